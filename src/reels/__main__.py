@@ -1,0 +1,3 @@
+from reels.cli import main
+
+main()

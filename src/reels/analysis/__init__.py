@@ -1,0 +1,45 @@
+"""Video analysis: the `Analyzer` protocol; one module per analyzer (local; Gemini comes next)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from reels.analysis.schema import PROMPT_VERSION, VideoAnalysis
+
+
+@dataclass(frozen=True, slots=True)
+class ReelContext:
+    """What an analyzer may know about the reel besides its video. The caption is untrusted data."""
+
+    post_id: str
+    username: str
+    caption: str
+    virality_label: str | None
+    viral_ratio: float | None
+    baseline_views: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Analyzed:
+    """An analyzer's answer plus what it cost."""
+
+    analysis: VideoAnalysis
+    raw_json: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: float | None = None
+
+
+class Analyzer(Protocol):
+    name: str  # the `analyzer` column: "local", "gemini"
+    model: str  # the `model` column: the model or heuristics version
+    prompt_version: str
+
+    def analyze(self, video: Path, context: ReelContext) -> Analyzed:
+        """Analyze one video. Raises AnalysisError (or InvalidMedia) with the reason on failure."""
+        ...
+
+
+__all__ = ["PROMPT_VERSION", "Analyzed", "Analyzer", "ReelContext", "VideoAnalysis"]

@@ -1,0 +1,270 @@
+"""The `reels` command: a thin shell over the library. Each command loads settings, builds the components,
+calls one pipeline function per stage and prints a short summary.
+
+Exit status: 0 when the run completed (failed items are recorded, not fatal), 2 for a usage or configuration
+error, 1 for anything else.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from reels import components, config, pipeline
+from reels.errors import ConfigError, ReelsError
+from reels.mediastore import MediaStore
+from reels.records import StageCounts
+from reels.runs import RunLog, new_run_id, tracked_run
+from reels.status import lake_status
+
+
+@dataclass
+class Session:
+    settings: config.Settings
+    secrets: config.Secrets
+    job: pipeline.Job
+    notes: list[str]
+
+
+def _progress(label: str, total: int) -> Any:
+    @contextmanager
+    def bar() -> Iterator[Callable[[int], None]]:
+        if total == 0 or not sys.stderr.isatty():
+            yield lambda n: None
+            return
+        with click.progressbar(length=total, label=label, file=sys.stderr) as b:
+            yield b.update
+
+    return bar()
+
+
+def common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--config, --lake, --source, --analyzer, --report: shared by every command, mapped onto settings."""
+    options = [
+        click.option(
+            "--config",
+            "config_path",
+            type=click.Path(path_type=Path),
+            help="TOML settings file (default: ./reels.toml when present).",
+        ),
+        click.option(
+            "--lake",
+            type=click.Path(path_type=Path),
+            help="Folder of the Delta tables (default ./lakehouse).",
+        ),
+        click.option("--source", help="sample | apify | PATH to a JSON/JSONL/CSV file of Apify reel items."),
+        click.option("--analyzer", type=click.Choice(["auto", "gemini", "local"]), help="Video analyzer."),
+        click.option(
+            "--report", "report_path", type=click.Path(path_type=Path), help="Where to write the HTML report."
+        ),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _session(
+    config_path: Path | None,
+    lake: Path | None,
+    source: str | None,
+    analyzer: str | None,
+    report_path: Path | None,
+    **_: Any,
+) -> Session:
+    overrides = {
+        "paths": {"lake": lake, "report": report_path},
+        "source": {"source": source},
+        "analyze": {"analyzer": analyzer},
+    }
+    settings = config.load(config_path, overrides=overrides)
+    secrets = config.load_secrets()
+    now = datetime.now(UTC)
+    store = components.build_store(settings)
+    job = pipeline.Job(settings, store, MediaStore(settings.paths.media), new_run_id(now), now, _progress)
+    return Session(settings, secrets, job, [])
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Expected failures become one line and an exit status; anything else keeps its traceback."""
+    try:
+        yield
+    except ConfigError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(2)
+    except ReelsError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)
+
+
+def command(name: str, *, uses_source: bool = False, uses_analyzer: bool = False) -> Callable[..., Any]:
+    """Turn `fn(session, log, **options) -> None` into a tracked CLI command with uniform error handling."""
+
+    def decorate(fn: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(fn)
+        def wrapper(**options: Any) -> None:
+            with _user_errors():
+                s = _session(**options)
+                source = analyzer = None
+                if uses_source:
+                    source, note = components.source_choice(s.settings, s.secrets)
+                    s.notes += [note] if note else []
+                if uses_analyzer:
+                    analyzer, note = components.analyzer_choice(s.settings, s.secrets)
+                    s.notes += [note] if note else []
+                for note in s.notes:
+                    click.echo(note)
+                with tracked_run(
+                    s.job.store,
+                    run_id=s.job.run_id,
+                    command=name,
+                    source=source,
+                    analyzer=analyzer,
+                    started_at=s.job.now,
+                ) as log:
+                    rest = {k: v for k, v in options.items() if k not in ("source", "analyzer")}
+                    fn(s, log, source=source, analyzer=analyzer, **rest)
+
+        return wrapper
+
+    return decorate
+
+
+def _echo_stage(log: RunLog, counts: StageCounts) -> None:
+    log.stages.append(counts)
+    shown = " · ".join(
+        f"{k.replace('_', ' ')} {v}" for k, v in counts.counts.items() if k != "cost_usd_micros"
+    )
+    click.echo(f"{counts.stage:<9} {shown or 'nothing to do'}")
+    for note in counts.notes:
+        click.echo(f"          {note}")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """reels-etl: scrape cat Reels, label virality per account, download and analyze the videos, explain
+    what wins. With no credentials it runs on the bundled sample with the local analyzer."""
+
+
+@cli.command("run")
+@common_options
+@command("run", uses_source=True, uses_analyzer=True)
+def run_cmd(s: Session, log: RunLog, source: str, analyzer: str, **_: Any) -> None:
+    """Run the whole pipeline: ingest → label → download → analyze → insights → report."""
+    the_source = components.build_source(source, s.settings, s.secrets)
+    the_analyzer = components.build_analyzer(analyzer, s.settings, s.secrets)
+    _echo_stage(log, pipeline.ingest(s.job, the_source))
+    _echo_stage(log, pipeline.label(s.job))
+    with components.http_client(s.settings) as client:
+        _echo_stage(log, pipeline.download(s.job, client))
+    _echo_stage(log, pipeline.analyze(s.job, the_analyzer))
+    _echo_stage(log, pipeline.insights(s.job))
+    path = pipeline.report(s.job)
+    click.echo(f"report    {path}")
+    _echo_totals(s, log)
+
+
+def _echo_totals(s: Session, log: RunLog) -> None:
+    counts = {c.stage: c.counts for c in log.stages}
+    fresh = (
+        counts["ingest"].get("new_reels", 0) + counts["ingest"].get("updated_reels", 0),
+        counts["download"].get("ok", 0),
+        counts["analyze"].get("analyzed", 0),
+    )
+    if fresh == (0, 0, 0):
+        click.echo(
+            "Nothing new: every reel was already stored, downloaded and analyzed; no paid work was redone."
+        )
+    click.echo(
+        f"Tables in {s.settings.paths.lake}/ · videos in {s.settings.paths.media}/ · run {s.job.run_id}"
+    )
+
+
+@cli.command("ingest")
+@common_options
+@command("ingest", uses_source=True)
+def ingest_cmd(s: Session, log: RunLog, source: str, **_: Any) -> None:
+    """Read reel items from the source into reels, reel_snapshots and quarantine."""
+    _echo_stage(log, pipeline.ingest(s.job, components.build_source(source, s.settings, s.secrets)))
+
+
+@cli.command("label")
+@common_options
+@command("label")
+def label_cmd(s: Session, log: RunLog, **_: Any) -> None:
+    """Recompute every reel's virality label against its own account."""
+    _echo_stage(log, pipeline.label(s.job))
+
+
+@cli.command("download")
+@common_options
+@command("download")
+def download_cmd(s: Session, log: RunLog, **_: Any) -> None:
+    """Download the videos not stored yet."""
+    with components.http_client(s.settings) as client:
+        _echo_stage(log, pipeline.download(s.job, client))
+
+
+@cli.command("analyze")
+@common_options
+@click.option("--retry-failed", is_flag=True, help="Analyze again the videos whose analysis failed.")
+@command("analyze", uses_analyzer=True)
+def analyze_cmd(s: Session, log: RunLog, analyzer: str, retry_failed: bool, **_: Any) -> None:
+    """Analyze the stored videos that have no analysis yet."""
+    the_analyzer = components.build_analyzer(analyzer, s.settings, s.secrets)
+    _echo_stage(log, pipeline.analyze(s.job, the_analyzer, retry_failed=retry_failed))
+
+
+@cli.command("insights")
+@common_options
+@command("insights")
+def insights_cmd(s: Session, log: RunLog, **_: Any) -> None:
+    """Compare viral with other reels and write the hypotheses."""
+    _echo_stage(log, pipeline.insights(s.job))
+
+
+@cli.command("report")
+@common_options
+@command("report")
+def report_cmd(s: Session, log: RunLog, **_: Any) -> None:
+    """Write the HTML report."""
+    click.echo(f"report    {pipeline.report(s.job)}")
+
+
+@cli.command("status")
+@common_options
+def status_cmd(**options: Any) -> None:
+    """Show the tables, the last runs, and what is pending or failed and why."""
+    with _user_errors():
+        s = _session(**options)
+        st = lake_status(s.job.store)
+    click.echo(f"Lakehouse {s.settings.paths.lake}/")
+    for name, n in st.tables.items():
+        click.echo(f"  {name:<15} {'—' if n is None else n:>7}")
+    click.echo("Labels: " + (", ".join(f"{k} {v}" for k, v in sorted(st.labels.items())) or "none yet"))
+    click.echo("Media:  " + (", ".join(f"{k} {v}" for k, v in sorted(st.media.items())) or "none yet"))
+    click.echo(f"Pending: {st.pending_download} to download, {st.pending_analysis} to analyze")
+    if st.failures:
+        click.echo(f"Failed ({len(st.failures)}):")
+        for f in st.failures[:20]:
+            click.echo(f"  {f['stage']:<8} {f['post_id']:<14} {f['status']:<8} {f['error']}")
+        if len(st.failures) > 20:
+            click.echo(f"  … and {len(st.failures) - 20} more")
+    click.echo("Last runs:")
+    for r in st.runs:
+        took = f"{(r['finished_at'] - r['started_at']).total_seconds():.1f}s" if r["finished_at"] else "—"
+        click.echo(f"  {r['run_id']}  {r['command']:<9} {r['status']:<8} {took:>7}  {r['error'] or ''}")
+    if not st.runs:
+        click.echo("  none yet: try `reels run`")
+
+
+def main() -> None:
+    cli(prog_name="reels")

@@ -1,0 +1,250 @@
+"""Raw scraper items → typed reels, snapshots and quarantine rows: the one place raw JSON is read.
+
+Which raw field feeds which column is data (`REEL_FIELDS`), not code: renaming a field or adding a fallback
+is an edit to that table. Every input item ends as exactly one reel or one quarantine row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from reels.records import QuarantineItem, Reel, Snapshot
+
+# Column ← raw fields, first present wins. For views the order encodes apify.md §1.3: Instagram's displayed
+# "views" is videoPlayCount; videoViewCount is an older, smaller metric used only when nothing else exists.
+REEL_FIELDS: dict[str, tuple[str, ...]] = {
+    "post_id": ("shortCode",),
+    "url": ("url",),
+    "username": ("ownerUsername",),
+    "caption": ("caption",),
+    "hashtags": ("hashtags",),
+    "posted_at": ("timestamp",),
+    "views": ("videoPlayCount", "igPlayCount", "videoViewCount"),
+    "likes": ("likesCount",),
+    "comments": ("commentsCount",),
+    "duration_s": ("videoDuration",),
+    "media_url": ("videoUrl",),
+    "is_pinned": ("isPinned",),
+    "music": ("musicInfo",),
+    "product_type": ("productType",),
+    "type": ("type",),
+}
+
+SHORTCODE = re.compile(r"^[A-Za-z0-9_-]{5,64}$")
+HIDDEN = -1  # the actor's placeholder for hidden likes
+
+
+class Invalid(ValueError):
+    """An item failed validation; the message is the quarantine reason."""
+
+
+@dataclass
+class IngestBatch:
+    """One scrape's items, parsed: every item is in exactly one of `reels` or `quarantine`."""
+
+    reels: list[Reel] = field(default_factory=list)
+    snapshots: list[Snapshot] = field(default_factory=list)
+    quarantine: list[QuarantineItem] = field(default_factory=list)
+    errors_by_input: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def items(self) -> int:
+        return len(self.reels) + len(self.quarantine)
+
+
+def item_hash(item: Any) -> str:
+    return hashlib.sha256(json.dumps(item, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def parse_items(items: Iterable[Any], *, source: str, scraped_at: datetime, run_id: str) -> IngestBatch:
+    """Map one scrape's raw items; invalid ones, actor error rows and in-scrape duplicates are quarantined."""
+    batch = IngestBatch()
+    seen: set[str] = set()
+    for item in items:
+        raw = json.dumps(item, sort_keys=True, ensure_ascii=False, default=str)
+
+        def quarantine(kind: str, reason: str, ref: str | None, item: Any = item, raw: str = raw) -> None:
+            batch.quarantine.append(
+                QuarantineItem(source, item_hash(item), kind, reason, ref, raw, scraped_at, run_id)
+            )
+
+        if isinstance(item, Mapping) and item.get("error"):
+            ref = _str_or_none(item.get("inputUrl")) or _str_or_none(item.get("url"))
+            description = item.get("errorDescription") or "no description"
+            quarantine("error_row", f"{item['error']}: {description}", ref)
+            batch.errors_by_input[ref or "?"] = batch.errors_by_input.get(ref or "?", 0) + 1
+            continue
+        try:
+            reel = parse_reel(item, source=source, scraped_at=scraped_at)
+        except Invalid as exc:
+            ref = _str_or_none(item.get("shortCode")) if isinstance(item, Mapping) else None
+            quarantine("invalid", str(exc), ref)
+            continue
+        if reel.post_id in seen:
+            quarantine("duplicate", f"{reel.post_id} appears more than once in this scrape", reel.post_id)
+            continue
+        seen.add(reel.post_id)
+        batch.reels.append(reel)
+        batch.snapshots.append(
+            Snapshot(
+                reel.post_id,
+                scraped_at,
+                reel.username,
+                reel.views,
+                reel.views_field,
+                reel.likes,
+                reel.comments,
+                source,
+                run_id,
+            )
+        )
+    return batch
+
+
+def parse_reel(item: Any, *, source: str, scraped_at: datetime) -> Reel:
+    """One raw item as a Reel. Raises Invalid with the reason when the item cannot be used."""
+    if not isinstance(item, Mapping):
+        raise Invalid(f"item is not a JSON object but {type(item).__name__}")
+    get = _Getter(item)
+    post_id = get.required_text("post_id")
+    if not SHORTCODE.match(post_id):
+        raise Invalid(f"shortCode {post_id!r} is not an Instagram shortcode")
+    kind = get.text("type")
+    if kind is not None and kind != "Video":
+        raise Invalid(f"not a reel: type is {kind!r}")
+    views_field, views = get.first_count("views")
+    likes = get.count("likes", allow_hidden=True)
+    media_url = get.text("media_url")
+    return Reel(
+        post_id=post_id,
+        url=get.text("url") or f"https://www.instagram.com/reel/{post_id}/",
+        username=get.required_text("username"),
+        caption=get.text("caption") or "",
+        hashtags=get.strings("hashtags"),
+        posted_at=get.timestamp("posted_at"),
+        scraped_at=scraped_at,
+        views=views,
+        views_field=views_field,
+        likes=likes,
+        comments=get.count("comments"),
+        duration_s=get.number("duration_s"),
+        media_url=media_url,
+        media_url_expires_at=link_expiry(media_url),
+        is_pinned=get.flag("is_pinned"),
+        music=get.music("music"),
+        product_type=get.text("product_type"),
+        source=source,
+    )
+
+
+def link_expiry(url: str | None) -> datetime | None:
+    """The CDN link's expiry: its `oe` query parameter is the hex Unix time after which it answers 403."""
+    if not url:
+        return None
+    values = parse_qs(urlsplit(url).query).get("oe")
+    try:
+        return datetime.fromtimestamp(int(values[0], 16), UTC) if values else None
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+class _Getter:
+    """Typed access to a raw item through REEL_FIELDS; every type error names the raw field."""
+
+    def __init__(self, item: Mapping[str, Any]) -> None:
+        self.item = item
+
+    def raw(self, column: str) -> tuple[str | None, Any]:
+        for name in REEL_FIELDS[column]:
+            if self.item.get(name) is not None:
+                return name, self.item[name]
+        return None, None
+
+    def text(self, column: str) -> str | None:
+        name, value = self.raw(column)
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str):
+            raise Invalid(f"{name} must be a string, got {type(value).__name__}")
+        return value
+
+    def required_text(self, column: str) -> str:
+        value = self.text(column)
+        if value is None:
+            raise Invalid(f"missing {REEL_FIELDS[column][0]}")
+        return value
+
+    def count(self, column: str, allow_hidden: bool = False) -> int | None:
+        return self._count(*self.raw(column), allow_hidden=allow_hidden)
+
+    def first_count(self, column: str) -> tuple[str | None, int | None]:
+        name, value = self.raw(column)
+        return name, self._count(name, value)
+
+    @staticmethod
+    def _count(name: str | None, value: Any, allow_hidden: bool = False) -> int | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+            raise Invalid(f"{name} must be a whole number, got {value!r}")
+        if allow_hidden and value == HIDDEN:
+            return None  # hidden by the owner: unknown, not zero
+        if value < 0:
+            raise Invalid(f"{name} must not be negative, got {value!r}")
+        return int(value)
+
+    def number(self, column: str) -> float | None:
+        name, value = self.raw(column)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise Invalid(f"{name} must be a non-negative number, got {value!r}")
+        return float(value)
+
+    def flag(self, column: str) -> bool:
+        name, value = self.raw(column)
+        if value is None:
+            return False
+        if not isinstance(value, bool):
+            raise Invalid(f"{name} must be true or false, got {value!r}")
+        return value
+
+    def strings(self, column: str) -> list[str]:
+        name, value = self.raw(column)
+        if value is None:
+            return []
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise Invalid(f"{name} must be a list of strings, got {value!r}")
+        return list(value)
+
+    def timestamp(self, column: str) -> datetime:
+        name, value = self.raw(column)
+        if not isinstance(value, str):
+            raise Invalid(f"missing or non-text {REEL_FIELDS[column][0]}: {value!r}")
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise Invalid(f"{name} is not an ISO-8601 timestamp: {value!r}") from None
+        if parsed.tzinfo is None:
+            raise Invalid(f"{name} has no time zone: {value!r}")
+        return parsed.astimezone(UTC)
+
+    def music(self, column: str) -> str | None:
+        name, value = self.raw(column)
+        if value is None:
+            return None
+        if not isinstance(value, Mapping):
+            raise Invalid(f"{name} must be an object, got {type(value).__name__}")
+        artist, song = value.get("artist_name"), value.get("song_name")
+        return " - ".join(str(p) for p in (artist, song) if p) or None

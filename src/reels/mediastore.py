@@ -1,0 +1,68 @@
+"""Content-addressed video store: a file's path is its sha256, written by rename so it is never half there.
+
+A folder by default; on Databricks the same code writes into a Unity Catalog Volume path (/Volumes/...),
+which is a FUSE-mounted folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+
+class MediaStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path_for(self, sha256: str) -> Path:
+        return self.root / sha256[:2] / f"{sha256}.mp4"
+
+    def has(self, sha256: str | None) -> bool:
+        return bool(sha256) and self.path_for(sha256).is_file()  # type: ignore[arg-type]
+
+    @contextmanager
+    def writer(self) -> Iterator[HashingWriter]:
+        """A temporary file to stream into; `commit()` moves it to its content address, else it is removed."""
+        staging = self.root / ".partial"
+        staging.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=staging, suffix=".part")
+        writer = HashingWriter(os.fdopen(fd, "wb"), Path(name), self)
+        try:
+            yield writer
+        finally:
+            writer.close()
+            Path(name).unlink(missing_ok=True)
+
+
+class HashingWriter:
+    """Writes bytes to a temporary file while hashing them."""
+
+    def __init__(self, fh: BinaryIO, path: Path, store: MediaStore) -> None:
+        self._fh, self.path, self._store = fh, path, store
+        self._hash = hashlib.sha256()
+        self.bytes = 0
+
+    def write(self, chunk: bytes) -> None:
+        self._fh.write(chunk)
+        self._hash.update(chunk)
+        self.bytes += len(chunk)
+
+    def close(self) -> None:
+        if not self._fh.closed:
+            self._fh.close()
+
+    def commit(self) -> tuple[str, Path]:
+        """Move the finished file to its content address (atomic rename); returns (sha256, path)."""
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self.close()
+        sha = self._hash.hexdigest()
+        final = self._store.path_for(sha)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self.path, final)
+        return sha, final

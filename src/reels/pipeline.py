@@ -1,0 +1,351 @@
+"""The stages, wired to the tables: each reads what it needs, does its work, and merges its results back.
+
+Every stage can run alone and is idempotent: it selects only the work not yet done (from the tables), and
+writes by merge on the table keys, so a re-run or a resumed crash adds nothing twice and pays nothing twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from reels import insights as insights_mod
+from reels.analysis import Analyzer, ReelContext
+from reels.analysis.schema import COMPARABLE_FEATURES
+from reels.config import Settings
+from reels.download import download_media
+from reels.errors import AnalysisError, InvalidMedia
+from reels.ingest import parse_items
+from reels.mediastore import MediaStore
+from reels.records import AnalysisRow, MediaFile, Reel, StageCounts, as_row
+from reels.report import ReportData, render_report
+from reels.sources import ReelSource
+from reels.storage import Store
+from reels.storage.tables import (
+    ANALYSES,
+    INSIGHTS,
+    LABEL_FIELDS,
+    MEDIA,
+    QUARANTINE,
+    REEL_SNAPSHOTS,
+    REELS,
+    RUNS,
+    TableSpec,
+    to_arrow,
+)
+from reels.virality import rule_for
+
+# A stage reports progress through this: progress(label, total) gives a context whose value is advance(n).
+Progress = Callable[[str, int], AbstractContextManager[Callable[[int], None]]]
+_LABEL_COLUMNS = tuple(name for name, _ in LABEL_FIELDS)
+_REEL_COLUMNS = tuple(f.name for f in dataclasses.fields(Reel))
+_BATCH = 32  # results are merged every this many items, so a crash loses at most one batch of work
+
+
+def no_progress(label: str, total: int) -> AbstractContextManager[Callable[[int], None]]:
+    return nullcontext(lambda n: None)
+
+
+@dataclass(frozen=True)
+class Job:
+    """What every stage needs: settings, where the tables and videos live, this run's id and clock."""
+
+    settings: Settings
+    store: Store
+    media: MediaStore
+    run_id: str
+    now: datetime
+    progress: Progress = no_progress
+
+    def rows(self, spec: TableSpec) -> list[dict[str, Any]]:
+        return self.store.read(spec).to_pylist()
+
+    def merge(self, spec: TableSpec, rows: Sequence[dict[str, Any]]) -> tuple[int, int]:
+        result = self.store.merge(spec, to_arrow(spec, list(rows)))
+        return result.inserted, result.updated
+
+
+def ingest(job: Job, source: ReelSource) -> StageCounts:
+    """Parse every scrape of the source into reels, snapshots and quarantine rows."""
+    counts = StageCounts("ingest")
+    stored = {r["post_id"]: r for r in job.rows(REELS)}
+    for scrape in source.scrapes():
+        batch = parse_items(
+            scrape.items, source=scrape.source, scraped_at=scrape.scraped_at, run_id=job.run_id
+        )
+        counts.add("items", batch.items)
+        counts.add("quarantined", len(batch.quarantine))
+        for ref, n in batch.errors_by_input.items():
+            counts.notes.append(f"{scrape.source} reported {n} error row(s) for {ref}")
+        rows = []
+        for reel in batch.reels:
+            previous = stored.get(reel.post_id)
+            if previous and previous["scraped_at"] > reel.scraped_at:
+                continue  # an older scrape never overwrites newer metrics
+            # Keep the label until the label stage recomputes it, so an unchanged reel stays unchanged.
+            row = as_row(reel) | {c: previous[c] for c in _LABEL_COLUMNS} if previous else as_row(reel)
+            stored[reel.post_id] = row
+            rows.append(row)
+        new, updated = job.merge(REELS, rows)
+        counts.add("new_reels", new)
+        counts.add("updated_reels", updated)
+        counts.add("snapshots", job.merge(REEL_SNAPSHOTS, [as_row(s) for s in batch.snapshots])[0])
+        counts.add("new_quarantined", job.merge(QUARANTINE, [as_row(q) for q in batch.quarantine])[0])
+    return counts
+
+
+def label(job: Job) -> StageCounts:
+    """Recompute every reel's virality label from the stored metrics."""
+    counts = StageCounts("label")
+    rows = job.rows(REELS)
+    reels = [Reel(**{c: r[c] for c in _REEL_COLUMNS}) for r in rows]
+    updates = []
+    for row, verdict in zip(rows, rule_for(job.settings.label).labels(reels), strict=True):
+        counts.add(verdict.virality_label)
+        updates.append(row | {c: getattr(verdict, c) for c in _LABEL_COLUMNS})
+    counts.add("changed", job.merge(REELS, updates)[1])
+    return counts
+
+
+def reels_to_download(
+    reels: Sequence[dict[str, Any]], media: Sequence[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Reels whose video is not stored yet and may be fetchable now.
+
+    Retried: transient failures. A permanent failure or an expired link is retried only once the scrape
+    brings a different link.
+    """
+    done = {m["post_id"]: m for m in media}
+    todo = []
+    for reel in reels:
+        previous = done.get(reel["post_id"])
+        retry = (
+            previous is not None and previous["status"] != "ok" and previous["media_url"] != reel["media_url"]
+        )
+        if previous is None or previous["status"] == "failed" or retry:
+            todo.append(reel)
+    return todo
+
+
+def download(job: Job, client: httpx.Client) -> StageCounts:
+    """Fetch the videos not yet stored."""
+    counts = StageCounts("download")
+    stored = job.rows(MEDIA)
+    for row in stored:
+        if row["status"] == "ok" and not job.media.has(row["sha256"]):
+            row["status"] = "failed"  # the file vanished from the store: fetch it again
+    todo = reels_to_download(job.rows(REELS), stored)
+    counts.add("already_stored", sum(1 for m in stored if m["status"] == "ok"))
+    reels = [Reel(**{c: r[c] for c in _REEL_COLUMNS}) for r in todo]
+    with job.progress("download", len(reels)) as advance:
+        for chunk in _chunks(reels):
+            results = download_media(
+                chunk,
+                client=client,
+                store=job.media,
+                settings=job.settings.download,
+                now=job.now,
+                run_id=job.run_id,
+            )
+            job.merge(MEDIA, [as_row(m) for m in results])
+            for result in results:
+                counts.add(result.status)
+            advance(len(chunk))
+    return counts
+
+
+def analyze(job: Job, analyzer: Analyzer, *, retry_failed: bool = False) -> StageCounts:
+    """Analyze stored videos with no analysis yet by this analyzer, model and prompt version."""
+    counts = StageCounts("analyze")
+    key = (analyzer.name, analyzer.model, analyzer.prompt_version)
+    existing = [a for a in job.rows(ANALYSES) if (a["analyzer"], a["model"], a["prompt_version"]) == key]
+    done = {a["post_id"] for a in existing if a["status"] == "ok" or not retry_failed}
+    by_sha = {a["sha256"]: a for a in existing if a["status"] == "ok"}
+    reels = {r["post_id"]: r for r in job.rows(REELS)}
+    todo = [m for m in job.rows(MEDIA) if m["status"] == "ok" and m["post_id"] not in done]
+    counts.add("already_analyzed", len(done))
+    results: list[AnalysisRow] = []
+    fresh = []
+    for media in todo:
+        cached = by_sha.get(media["sha256"])
+        if cached:  # the same video under another post: reuse, pay nothing
+            results.append(_reuse(cached, media["post_id"], job))
+            counts.add("reused")
+        else:
+            fresh.append(media)
+
+    def one(media: dict[str, Any]) -> AnalysisRow:
+        return _analyze_one(analyzer, media, reels.get(media["post_id"], {}), job)
+
+    with (
+        job.progress(f"analyze ({analyzer.name})", len(fresh)) as advance,
+        ThreadPoolExecutor(
+            max_workers=job.settings.analyze.concurrency, thread_name_prefix="analyze"
+        ) as pool,
+    ):
+        for chunk in _chunks(fresh):
+            batch = list(pool.map(one, chunk))
+            job.merge(ANALYSES, [as_row(a) for a in batch])
+            for row in batch:
+                counts.add("analyzed" if row.status == "ok" else "failed")
+            advance(len(chunk))
+    job.merge(ANALYSES, [as_row(a) for a in results])
+    counts.add("cost_usd_micros", round(sum(a.cost_usd or 0.0 for a in results) * 1e6))
+    return counts
+
+
+def _analyze_one(analyzer: Analyzer, media: dict[str, Any], reel: dict[str, Any], job: Job) -> AnalysisRow:
+    context = ReelContext(
+        media["post_id"],
+        reel.get("username", ""),
+        reel.get("caption") or "",
+        reel.get("virality_label"),
+        reel.get("viral_ratio"),
+        reel.get("baseline_views"),
+    )
+    base = dict(
+        post_id=media["post_id"],
+        analyzer=analyzer.name,
+        model=analyzer.model,
+        prompt_version=analyzer.prompt_version,
+        sha256=media["sha256"],
+        analyzed_at=job.now,
+        run_id=job.run_id,
+    )
+    try:
+        out = analyzer.analyze(Path(media["path"]), context)
+    except (AnalysisError, InvalidMedia) as exc:
+        return AnalysisRow(
+            **base,
+            status="failed",
+            error=str(exc),
+            fields={},
+            raw_json=None,
+            input_tokens=None,
+            output_tokens=None,
+            cost_usd=None,
+        )
+    return AnalysisRow(
+        **base,
+        status="ok",
+        error=None,
+        fields=out.analysis.model_dump(),
+        raw_json=out.raw_json or out.analysis.model_dump_json(),
+        input_tokens=out.input_tokens,
+        output_tokens=out.output_tokens,
+        cost_usd=out.cost_usd,
+    )
+
+
+def _reuse(cached: dict[str, Any], post_id: str, job: Job) -> AnalysisRow:
+    fields = {k: v for k, v in cached.items() if k not in {f.name for f in dataclasses.fields(AnalysisRow)}}
+    meta = {f.name: cached[f.name] for f in dataclasses.fields(AnalysisRow) if f.name != "fields"}
+    return AnalysisRow(
+        **meta
+        | dict(
+            post_id=post_id,
+            fields=fields,
+            cost_usd=0.0,
+            input_tokens=0,
+            output_tokens=0,
+            analyzed_at=job.now,
+            run_id=job.run_id,
+        )
+    )
+
+
+def insights(job: Job) -> StageCounts:
+    """Compare viral with other reels on the analyzed features; skip when the inputs have not changed."""
+    counts = StageCounts("insights")
+    rows = analyzed_reels(job)
+    fingerprint = insights_mod.input_fingerprint(rows)
+    previous = job.rows(INSIGHTS)
+    if previous and max(previous, key=lambda r: r["created_at"])["input_fingerprint"] == fingerprint:
+        counts.notes.append("insights unchanged: no new labels or analyses since the last run")
+        counts.add("unchanged", 1)
+        return counts
+    s = job.settings.insights
+    found = insights_mod.feature_insights(
+        rows,
+        run_id=job.run_id,
+        now=job.now,
+        min_group=s.min_group,
+        bootstrap=s.bootstrap,
+        confidence=s.confidence,
+    )
+    if not found:
+        counts.notes.append(
+            f"too few analyzed viral or other reels for insights (need {s.min_group} of each)"
+        )
+    job.merge(INSIGHTS, [as_row(i) for i in found])
+    counts.add("hypotheses", len(found))
+    counts.add("supported", sum(1 for i in found if i.supported))
+    return counts
+
+
+def analyzed_reels(job: Job) -> list[dict[str, Any]]:
+    """Labelled reels joined with their analyzed features (first non-null per feature, Gemini first)."""
+    analyses = sorted(
+        (a for a in job.rows(ANALYSES) if a["status"] == "ok"), key=lambda a: a["analyzer"] != "gemini"
+    )
+    features: dict[str, dict[str, Any]] = {}
+    for a in analyses:
+        merged = features.setdefault(a["post_id"], {})
+        for name in COMPARABLE_FEATURES:
+            if merged.get(name) is None:
+                merged[name] = a.get(name)
+    return [r | features[r["post_id"]] for r in job.rows(REELS) if r["post_id"] in features]
+
+
+def report(job: Job) -> Path:
+    """Write the HTML report; returns its path."""
+    runs = job.rows(RUNS)
+    latest_insights = job.rows(INSIGHTS)
+    if latest_insights:
+        last = max(latest_insights, key=lambda r: r["created_at"])["run_id"]
+        latest_insights = [i for i in latest_insights if i["run_id"] == last]
+    media = job.rows(MEDIA)
+    analyses = job.rows(ANALYSES)
+    failures = [
+        dict(post_id=m["post_id"], stage="download", status=m["status"], error=m["error"])
+        for m in media
+        if m["status"] != "ok"
+    ]
+    failures += [
+        dict(post_id=a["post_id"], stage="analyze", status=a["status"], error=a["error"])
+        for a in analyses
+        if a["status"] != "ok"
+    ]
+    status_counts: dict[str, int] = {}
+    for m in media:
+        status_counts[m["status"]] = status_counts.get(m["status"], 0) + 1
+    data = ReportData(
+        generated_at=job.now,
+        run=max(runs, key=lambda r: r["started_at"]) if runs else None,
+        reels=job.rows(REELS),
+        analyses=[a for a in analyses if a["status"] == "ok"],
+        insights=[insights_mod.from_row(i) for i in sorted(latest_insights, key=insights_mod.rank_key)],
+        media_status=status_counts,
+        failures=failures,
+        quarantined=job.store.read(QUARANTINE).num_rows,
+    )
+    path = job.settings.paths.report
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_report(data), encoding="utf-8")
+    return path
+
+
+def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), _BATCH):
+        yield items[start : start + _BATCH]
+
+
+__all__ = ["Job", "MediaFile", "analyze", "download", "ingest", "insights", "label", "report"]

@@ -1,0 +1,160 @@
+"""Typed records the stages pass to each other; each maps one-to-one onto a row of its table."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Reel:
+    """A reel as one scrape saw it. Virality fields are filled by the label stage."""
+
+    post_id: str
+    url: str
+    username: str
+    caption: str
+    hashtags: list[str]
+    posted_at: datetime
+    scraped_at: datetime
+    views: int | None
+    views_field: str | None
+    likes: int | None
+    comments: int | None
+    duration_s: float | None
+    media_url: str | None
+    media_url_expires_at: datetime | None
+    is_pinned: bool
+    music: str | None
+    product_type: str | None
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A reel's metrics as seen at one scrape: the history virality over time is computed from."""
+
+    post_id: str
+    scraped_at: datetime
+    username: str
+    views: int | None
+    views_field: str | None
+    likes: int | None
+    comments: int | None
+    source: str
+    run_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantineItem:
+    """An input item that could not become a reel, kept whole with the reason."""
+
+    source: str
+    item_hash: str
+    kind: str  # "error_row" (the actor reported a failure) or "invalid" (failed validation)
+    reason: str
+    input_ref: str | None  # the account or URL the item was about, when known
+    raw: str  # the item as JSON, exactly as received
+    scraped_at: datetime
+    run_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    """A reel's virality verdict and the numbers behind it."""
+
+    post_id: str
+    virality_label: str  # viral | not_viral | pending | insufficient_data | out_of_window
+    virality_tier: str | None
+    viral_ratio: float | None
+    robust_z: float | None
+    baseline_views: float | None
+    baseline_n: int
+    baseline_source: str | None
+    engagement_rate: float | None
+    virality_method: str
+    virality_reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class MediaFile:
+    """The outcome of downloading one reel's video."""
+
+    post_id: str
+    status: str  # ok | failed | expired | refused | invalid
+    media_url: str | None
+    sha256: str | None = None
+    path: str | None = None
+    bytes: int | None = None
+    duration_s: float | None = None
+    has_audio: bool | None = None
+    source_used: str | None = None
+    error: str | None = None
+    attempts: int = 0
+    downloaded_at: datetime | None = None
+    run_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisRow:
+    """One analyzer's verdict on one reel's video: the structured fields plus provenance and cost."""
+
+    post_id: str
+    analyzer: str
+    model: str
+    prompt_version: str
+    sha256: str
+    status: str  # ok | failed
+    error: str | None
+    fields: dict[str, Any]  # the VideoAnalysis fields; empty when failed
+    raw_json: str | None
+    input_tokens: int | None
+    output_tokens: int | None
+    cost_usd: float | None
+    analyzed_at: datetime
+    run_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Insight:
+    """A hypothesis on why viral reels win, with the numbers behind it."""
+
+    run_id: str
+    insight_id: str
+    feature: str
+    statement: str
+    supported: bool  # the interval excludes "no difference"
+    viral_value: float | None
+    other_value: float | None
+    difference: float | None
+    ci_low: float | None
+    ci_high: float | None
+    effect_size: float | None
+    p_value: float | None
+    n_viral: int
+    n_other: int
+    example_post_ids: list[str]
+    input_fingerprint: str
+    created_at: datetime
+
+
+@dataclass(slots=True)
+class StageCounts:
+    """What one stage did in one run: the summary line and the `runs` row are built from it."""
+
+    stage: str
+    counts: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, key: str, n: int = 1) -> None:
+        self.counts[key] = self.counts.get(key, 0) + n
+
+
+def as_row(record: Any) -> dict[str, Any]:
+    """A record as a flat dict for its table (AnalysisRow's fields are spread into columns)."""
+    row = asdict(record)
+    fields = row.pop("fields", None)
+    if fields:
+        row.update(fields)
+    return row

@@ -1,0 +1,25 @@
+"""Where reel items come from: the `ReelSource` protocol and one module per source."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Scrape:
+    """One scrape's raw items exactly as the scraper emitted them, with when they were seen."""
+
+    source: str
+    scraped_at: datetime
+    items: list[Any]
+
+
+class ReelSource(Protocol):
+    name: str
+
+    def scrapes(self) -> Iterator[Scrape]:
+        """The scrapes this source holds, oldest first. Raises SourceError when it cannot be read."""
+        ...

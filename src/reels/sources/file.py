@@ -1,0 +1,94 @@
+"""A file of scraper items: JSON (an array), JSONL (one item per line) or CSV (Apify's flattened export)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from reels.errors import SourceError
+from reels.sources import Scrape
+
+_INT = re.compile(r"^-?\d+$")
+_FLOAT = re.compile(r"^-?\d+\.\d*(e-?\d+)?$", re.IGNORECASE)
+
+
+class FileSource:
+    def __init__(self, path: Path, scraped_at: datetime | None = None) -> None:
+        self.path = path
+        self.name = f"file:{path.name}"
+        self.scraped_at = scraped_at
+
+    def scrapes(self) -> Iterator[Scrape]:
+        if not self.path.is_file():
+            raise SourceError(f"Source file {self.path} does not exist; pass --source sample|apify|PATH.")
+        # The items carry no scrape time; the file's modification time is the best stable stand-in.
+        scraped_at = self.scraped_at or datetime.fromtimestamp(self.path.stat().st_mtime, UTC)
+        yield Scrape(self.name, scraped_at, read_items(self.path))
+
+
+def read_items(path: Path) -> list[Any]:
+    """The items of a .json, .jsonl/.ndjson or .csv file. A line that is not JSON stays as its text."""
+    suffix = path.suffix.lower()
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SourceError(f"Cannot read {path}: {exc}.") from exc
+    if suffix in (".jsonl", ".ndjson"):
+        return [_json_or_text(line) for line in text.splitlines() if line.strip()]
+    if suffix == ".csv":
+        return [_unflatten(row) for row in csv.DictReader(text.splitlines())]
+    if suffix == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise SourceError(
+                f"{path} is not valid JSON ({exc}); a file of items must be a JSON array."
+            ) from exc
+        if not isinstance(data, list):
+            raise SourceError(f"{path} must hold a JSON array of items, not {type(data).__name__}.")
+        return data
+    raise SourceError(f"Unsupported source file type {suffix!r} for {path}; use .json, .jsonl or .csv.")
+
+
+def _json_or_text(line: str) -> Any:
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError:
+        return line  # kept so the ingest stage quarantines it with the raw text
+
+
+def _unflatten(row: dict[str, str]) -> dict[str, Any]:
+    """Apify's CSV export flattens nesting as `a/b` and `list/0/c`; rebuild it and type the cells."""
+    out: dict[str, Any] = {}
+    for key, cell in row.items():
+        if key is not None and cell not in (None, ""):
+            _put(out, key.split("/"), _cell(cell))
+    return out
+
+
+def _put(node: Any, parts: list[str], value: Any) -> None:
+    head, rest = parts[0], parts[1:]
+    slot: int | str = int(head) if isinstance(node, list) else head
+    if isinstance(node, list):
+        node.extend([None] * (int(head) + 1 - len(node)))
+    if not rest:
+        node[slot] = value
+        return
+    if node[slot] is None if isinstance(node, list) else slot not in node:
+        node[slot] = [] if rest[0].isdigit() else {}
+    _put(node[slot], rest, value)
+
+
+def _cell(cell: str) -> Any:
+    if cell in ("true", "false"):
+        return cell == "true"
+    if _INT.match(cell):
+        return int(cell)
+    if _FLOAT.match(cell):
+        return float(cell)
+    return cell

@@ -1,0 +1,219 @@
+"""Every table's name, key and Arrow schema: the single source of truth for all storage backends."""
+
+from __future__ import annotations
+
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any, Literal, get_args, get_origin
+
+import pyarrow as pa
+
+from reels.analysis.schema import VideoAnalysis
+
+TS = pa.timestamp("us", tz="UTC")
+STR_LIST = pa.list_(pa.string())
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    key: tuple[str, ...]
+    schema: pa.Schema
+
+    @property
+    def columns(self) -> list[str]:
+        return self.schema.names
+
+
+def _spec(name: str, key: tuple[str, ...], *fields: tuple[str, pa.DataType]) -> TableSpec:
+    return TableSpec(name, key, pa.schema([pa.field(n, t, nullable=n not in key) for n, t in fields]))
+
+
+def _arrow_type(annotation: Any) -> pa.DataType:
+    """Arrow type of a VideoAnalysis field annotation (Optional and Literal unwrapped)."""
+    origin = get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        (inner,) = [a for a in get_args(annotation) if a is not type(None)]
+        return _arrow_type(inner)
+    if origin is Literal or annotation is str:
+        return pa.string()
+    if origin is list:
+        return STR_LIST
+    return {bool: pa.bool_(), int: pa.int64(), float: pa.float64()}[annotation]
+
+
+ANALYSIS_FIELDS: tuple[tuple[str, pa.DataType], ...] = tuple(
+    (name, _arrow_type(f.annotation)) for name, f in VideoAnalysis.model_fields.items()
+)
+
+REEL_SNAPSHOTS = _spec(
+    "reel_snapshots",
+    ("post_id", "scraped_at"),
+    ("post_id", pa.string()),
+    ("scraped_at", TS),
+    ("username", pa.string()),
+    ("views", pa.int64()),
+    ("views_field", pa.string()),
+    ("likes", pa.int64()),
+    ("comments", pa.int64()),
+    ("source", pa.string()),
+    ("run_id", pa.string()),
+)
+
+LABEL_FIELDS: tuple[tuple[str, pa.DataType], ...] = (
+    ("virality_label", pa.string()),
+    ("virality_tier", pa.string()),
+    ("viral_ratio", pa.float64()),
+    ("robust_z", pa.float64()),
+    ("baseline_views", pa.float64()),
+    ("baseline_n", pa.int64()),
+    ("baseline_source", pa.string()),
+    ("engagement_rate", pa.float64()),
+    ("virality_method", pa.string()),
+    ("virality_reason", pa.string()),
+)
+
+REELS = _spec(
+    "reels",
+    ("post_id",),
+    ("post_id", pa.string()),
+    ("url", pa.string()),
+    ("username", pa.string()),
+    ("caption", pa.string()),
+    ("hashtags", STR_LIST),
+    ("posted_at", TS),
+    ("scraped_at", TS),
+    ("views", pa.int64()),
+    ("views_field", pa.string()),
+    ("likes", pa.int64()),
+    ("comments", pa.int64()),
+    ("duration_s", pa.float64()),
+    ("media_url", pa.string()),
+    ("media_url_expires_at", TS),
+    ("is_pinned", pa.bool_()),
+    ("music", pa.string()),
+    ("product_type", pa.string()),
+    ("source", pa.string()),
+    *LABEL_FIELDS,
+)
+
+MEDIA = _spec(
+    "media",
+    ("post_id",),
+    ("post_id", pa.string()),
+    ("status", pa.string()),
+    ("media_url", pa.string()),
+    ("sha256", pa.string()),
+    ("path", pa.string()),
+    ("bytes", pa.int64()),
+    ("duration_s", pa.float64()),
+    ("has_audio", pa.bool_()),
+    ("source_used", pa.string()),
+    ("error", pa.string()),
+    ("attempts", pa.int64()),
+    ("downloaded_at", TS),
+    ("run_id", pa.string()),
+)
+
+ANALYSES = _spec(
+    "analyses",
+    ("post_id", "analyzer", "model", "prompt_version"),
+    ("post_id", pa.string()),
+    ("analyzer", pa.string()),
+    ("model", pa.string()),
+    ("prompt_version", pa.string()),
+    ("sha256", pa.string()),
+    ("status", pa.string()),
+    ("error", pa.string()),
+    *ANALYSIS_FIELDS,
+    ("raw_json", pa.string()),
+    ("input_tokens", pa.int64()),
+    ("output_tokens", pa.int64()),
+    ("cost_usd", pa.float64()),
+    ("analyzed_at", TS),
+    ("run_id", pa.string()),
+)
+
+INSIGHTS = _spec(
+    "insights",
+    ("run_id", "insight_id"),
+    ("run_id", pa.string()),
+    ("insight_id", pa.string()),
+    ("feature", pa.string()),
+    ("statement", pa.string()),
+    ("supported", pa.bool_()),
+    ("viral_value", pa.float64()),
+    ("other_value", pa.float64()),
+    ("difference", pa.float64()),
+    ("ci_low", pa.float64()),
+    ("ci_high", pa.float64()),
+    ("effect_size", pa.float64()),
+    ("p_value", pa.float64()),
+    ("n_viral", pa.int64()),
+    ("n_other", pa.int64()),
+    ("example_post_ids", STR_LIST),
+    ("input_fingerprint", pa.string()),
+    ("created_at", TS),
+)
+
+RUNS = _spec(
+    "runs",
+    ("run_id",),
+    ("run_id", pa.string()),
+    ("command", pa.string()),
+    ("source", pa.string()),
+    ("analyzer", pa.string()),
+    ("started_at", TS),
+    ("finished_at", TS),
+    ("status", pa.string()),
+    ("counts_json", pa.string()),
+    ("notes_json", pa.string()),
+    ("error", pa.string()),
+    ("cost_usd", pa.float64()),
+)
+
+QUARANTINE = _spec(
+    "quarantine",
+    ("source", "item_hash"),
+    ("source", pa.string()),
+    ("item_hash", pa.string()),
+    ("kind", pa.string()),
+    ("reason", pa.string()),
+    ("input_ref", pa.string()),
+    ("raw", pa.string()),
+    ("scraped_at", TS),
+    ("run_id", pa.string()),
+)
+
+ADS = _spec(
+    "ads",
+    ("ad_id",),
+    ("ad_id", pa.string()),
+    ("ad_name", pa.string()),
+    ("started_at", TS),
+    ("ended_at", TS),
+    ("impressions", pa.int64()),
+    ("reach", pa.int64()),
+    ("plays", pa.int64()),
+    ("likes", pa.int64()),
+    ("comments", pa.int64()),
+    ("shares", pa.int64()),
+    ("saves", pa.int64()),
+    ("spend", pa.float64()),
+    ("engagement_rate", pa.float64()),
+    ("virality_label", pa.string()),
+    ("virality_method", pa.string()),
+)
+
+ALL: dict[str, TableSpec] = {
+    t.name: t for t in (REEL_SNAPSHOTS, REELS, MEDIA, ANALYSES, INSIGHTS, RUNS, QUARANTINE, ADS)
+}
+
+
+def to_arrow(spec: TableSpec, rows: list[dict[str, Any]]) -> pa.Table:
+    """Rows as a table of exactly the spec's schema; a missing column is null, an unknown one an error."""
+    unknown = {k for r in rows for k in r} - set(spec.columns)
+    if unknown:
+        raise ValueError(f"{spec.name}: unknown columns {sorted(unknown)}")
+    return pa.Table.from_pylist([{c: r.get(c) for c in spec.columns} for r in rows], schema=spec.schema)
