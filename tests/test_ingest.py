@@ -160,7 +160,7 @@ def test_nothing_is_lost_and_duplicates_are_quarantined() -> None:
 
 def test_error_rows_are_counted_per_input() -> None:
     batch = parse([ODD_ITEMS[0][0], ODD_ITEMS[0][0], reel_item()])
-    assert batch.errors_by_input == {"https://www.instagram.com/private_kitty": 2}
+    assert batch.errors_by_input == {("https://www.instagram.com/private_kitty", "no_items"): 2}
 
 
 def test_link_expiry() -> None:

@@ -95,3 +95,11 @@ def test_concurrent_writers_lose_nothing(store: DeltaStore) -> None:
         t.join()
     assert errors == []
     assert store.read(MEDIA).num_rows == 16
+
+
+def test_insert_only_tables_keep_the_first_row(store: DeltaStore) -> None:
+    first = [dict(post_id="a", scraped_at=T, views=1, run_id="r1")]
+    store.merge(REEL_SNAPSHOTS, to_arrow(REEL_SNAPSHOTS, first))
+    again = [dict(post_id="a", scraped_at=T, views=1, run_id="r2")]
+    assert store.merge(REEL_SNAPSHOTS, to_arrow(REEL_SNAPSHOTS, again)) == (0, 0)
+    assert store.read(REEL_SNAPSHOTS).to_pylist()[0]["run_id"] == "r1"

@@ -167,9 +167,8 @@ def run_cmd(s: Session, log: RunLog, source: str, analyzer: str, **_: Any) -> No
         _echo_stage(log, pipeline.download(s.job, client))
     _echo_stage(log, pipeline.analyze(s.job, the_analyzer))
     _echo_stage(log, pipeline.insights(s.job))
-    path = pipeline.report(s.job)
-    click.echo(f"report    {path}")
     _echo_totals(s, log)
+    click.echo(f"report    {pipeline.report(s.job, current_run=log.row('running', None, None))}")
 
 
 def _echo_totals(s: Session, log: RunLog) -> None:

@@ -42,6 +42,8 @@ def build_source(choice: str, settings: Settings, secrets: Secrets) -> ReelSourc
         raise ConfigError(
             "The Apify source is not available in this version yet; use --source sample or a file."
         )
+    if not Path(choice).is_file():
+        raise ConfigError(f"--source {choice}: no such file; use sample, apify or a JSON/JSONL/CSV file.")
     scraped_at = None
     if settings.source.scraped_at:
         try:

@@ -52,7 +52,7 @@ class IngestBatch:
     reels: list[Reel] = field(default_factory=list)
     snapshots: list[Snapshot] = field(default_factory=list)
     quarantine: list[QuarantineItem] = field(default_factory=list)
-    errors_by_input: dict[str, int] = field(default_factory=dict)
+    errors_by_input: dict[tuple[str, str], int] = field(default_factory=dict)  # (input, error) → rows
 
     @property
     def items(self) -> int:
@@ -79,7 +79,8 @@ def parse_items(items: Iterable[Any], *, source: str, scraped_at: datetime, run_
             ref = _str_or_none(item.get("inputUrl")) or _str_or_none(item.get("url"))
             description = item.get("errorDescription") or "no description"
             quarantine("error_row", f"{item['error']}: {description}", ref)
-            batch.errors_by_input[ref or "?"] = batch.errors_by_input.get(ref or "?", 0) + 1
+            key = (ref or "unknown input", str(item["error"]))
+            batch.errors_by_input[key] = batch.errors_by_input.get(key, 0) + 1
             continue
         try:
             reel = parse_reel(item, source=source, scraped_at=scraped_at)

@@ -53,13 +53,14 @@ class HashingWriter:
         self.bytes += len(chunk)
 
     def close(self) -> None:
+        """Flush to disk and close; the file can then be read (probed) before it is committed."""
         if not self._fh.closed:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
             self._fh.close()
 
     def commit(self) -> tuple[str, Path]:
         """Move the finished file to its content address (atomic rename); returns (sha256, path)."""
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
         self.close()
         sha = self._hash.hexdigest()
         final = self._store.path_for(sha)

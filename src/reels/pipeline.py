@@ -7,7 +7,8 @@ writes by merge on the table keys, so a re-run or a resumed crash adds nothing t
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from reels.mediastore import MediaStore
 from reels.records import AnalysisRow, MediaFile, Reel, StageCounts, as_row
 from reels.report import ReportData, render_report
 from reels.sources import ReelSource
+from reels.status import lake_status
 from reels.storage import Store
 from reels.storage.tables import (
     ANALYSES,
@@ -77,21 +79,21 @@ def ingest(job: Job, source: ReelSource) -> StageCounts:
     """Parse every scrape of the source into reels, snapshots and quarantine rows."""
     counts = StageCounts("ingest")
     stored = {r["post_id"]: r for r in job.rows(REELS)}
+    errors: Counter[tuple[str, str]] = Counter()
     for scrape in source.scrapes():
         batch = parse_items(
             scrape.items, source=scrape.source, scraped_at=scrape.scraped_at, run_id=job.run_id
         )
         counts.add("items", batch.items)
         counts.add("quarantined", len(batch.quarantine))
-        for ref, n in batch.errors_by_input.items():
-            counts.notes.append(f"{scrape.source} reported {n} error row(s) for {ref}")
+        errors.update(batch.errors_by_input)
         rows = []
         for reel in batch.reels:
             previous = stored.get(reel.post_id)
             if previous and previous["scraped_at"] > reel.scraped_at:
                 continue  # an older scrape never overwrites newer metrics
             # Keep the label until the label stage recomputes it, so an unchanged reel stays unchanged.
-            row = as_row(reel) | {c: previous[c] for c in _LABEL_COLUMNS} if previous else as_row(reel)
+            row = as_row(reel) | {c: previous.get(c) for c in _LABEL_COLUMNS} if previous else as_row(reel)
             stored[reel.post_id] = row
             rows.append(row)
         new, updated = job.merge(REELS, rows)
@@ -99,6 +101,8 @@ def ingest(job: Job, source: ReelSource) -> StageCounts:
         counts.add("updated_reels", updated)
         counts.add("snapshots", job.merge(REEL_SNAPSHOTS, [as_row(s) for s in batch.snapshots])[0])
         counts.add("new_quarantined", job.merge(QUARANTINE, [as_row(q) for q in batch.quarantine])[0])
+    # An error row means "this account failed", never "no new reels": say so per input.
+    counts.notes += [f"scraper error {code} ×{n} for {ref}" for (ref, code), n in sorted(errors.items())]
     return counts
 
 
@@ -266,13 +270,14 @@ def insights(job: Job) -> StageCounts:
     """Compare viral with other reels on the analyzed features; skip when the inputs have not changed."""
     counts = StageCounts("insights")
     rows = analyzed_reels(job)
-    fingerprint = insights_mod.input_fingerprint(rows)
+    s = job.settings.insights
+    # Changed settings must recompute too, not only changed inputs.
+    fingerprint = insights_mod.input_fingerprint(rows) + f":{s.min_group}:{s.bootstrap}:{s.confidence}"
     previous = job.rows(INSIGHTS)
     if previous and max(previous, key=lambda r: r["created_at"])["input_fingerprint"] == fingerprint:
         counts.notes.append("insights unchanged: no new labels or analyses since the last run")
         counts.add("unchanged", 1)
         return counts
-    s = job.settings.insights
     found = insights_mod.feature_insights(
         rows,
         run_id=job.run_id,
@@ -282,10 +287,11 @@ def insights(job: Job) -> StageCounts:
         confidence=s.confidence,
     )
     if not found:
+        viral, other = insights_mod.group_sizes(rows)
         counts.notes.append(
-            f"too few analyzed viral or other reels for insights (need {s.min_group} of each)"
+            f"too few analyzed reels to compare: {viral} viral and {other} other (need {s.min_group} of each)"
         )
-    job.merge(INSIGHTS, [as_row(i) for i in found])
+    job.merge(INSIGHTS, [as_row(i) | {"input_fingerprint": fingerprint} for i in found])
     counts.add("hypotheses", len(found))
     counts.add("supported", sum(1 for i in found if i.supported))
     return counts
@@ -305,37 +311,23 @@ def analyzed_reels(job: Job) -> list[dict[str, Any]]:
     return [r | features[r["post_id"]] for r in job.rows(REELS) if r["post_id"] in features]
 
 
-def report(job: Job) -> Path:
-    """Write the HTML report; returns its path."""
-    runs = job.rows(RUNS)
+def report(job: Job, current_run: Mapping[str, Any] | None = None) -> Path:
+    """Write the HTML report; returns its path. `current_run`: the run in progress, shown as the latest."""
+    runs = [r for r in job.rows(RUNS) if r["status"] != "running"]
     latest_insights = job.rows(INSIGHTS)
     if latest_insights:
         last = max(latest_insights, key=lambda r: r["created_at"])["run_id"]
         latest_insights = [i for i in latest_insights if i["run_id"] == last]
-    media = job.rows(MEDIA)
-    analyses = job.rows(ANALYSES)
-    failures = [
-        dict(post_id=m["post_id"], stage="download", status=m["status"], error=m["error"])
-        for m in media
-        if m["status"] != "ok"
-    ]
-    failures += [
-        dict(post_id=a["post_id"], stage="analyze", status=a["status"], error=a["error"])
-        for a in analyses
-        if a["status"] != "ok"
-    ]
-    status_counts: dict[str, int] = {}
-    for m in media:
-        status_counts[m["status"]] = status_counts.get(m["status"], 0) + 1
+    state = lake_status(job.store)
     data = ReportData(
         generated_at=job.now,
-        run=max(runs, key=lambda r: r["started_at"]) if runs else None,
+        run=current_run or (max(runs, key=lambda r: r["started_at"]) if runs else None),
         reels=job.rows(REELS),
-        analyses=[a for a in analyses if a["status"] == "ok"],
-        insights=[insights_mod.from_row(i) for i in sorted(latest_insights, key=insights_mod.rank_key)],
-        media_status=status_counts,
-        failures=failures,
-        quarantined=job.store.read(QUARANTINE).num_rows,
+        analyses=[a for a in job.rows(ANALYSES) if a["status"] == "ok"],
+        insights=[insights_mod.from_row(i) for i in latest_insights],
+        media_status=state.media,
+        failures=state.failures,
+        quarantined=state.tables["quarantine"] or 0,
     )
     path = job.settings.paths.report
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -69,13 +69,13 @@ class DeltaStore:
         except TableNotFoundError as exc:
             raise CommitFailedError(str(exc)) from exc
         on_key = " AND ".join(f"t.{k} = s.{k}" for k in spec.key)
-        changed = _any_of([f"(t.{c} IS DISTINCT FROM s.{c})" for c in spec.columns if c not in spec.key])
-        metrics = (
-            table.merge(source=rows, predicate=on_key, source_alias="s", target_alias="t", merge_schema=True)
-            .when_matched_update_all(predicate=changed or None)
-            .when_not_matched_insert_all()
-            .execute()
+        merger = table.merge(
+            source=rows, predicate=on_key, source_alias="s", target_alias="t", merge_schema=True
         )
+        if not spec.insert_only:
+            changed = _any_of([f"(t.{c} IS DISTINCT FROM s.{c})" for c in spec.columns if c not in spec.key])
+            merger = merger.when_matched_update_all(predicate=changed or None)
+        metrics = merger.when_not_matched_insert_all().execute()
         return MergeResult(metrics["num_target_rows_inserted"], metrics["num_target_rows_updated"])
 
 

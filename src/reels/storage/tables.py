@@ -20,14 +20,20 @@ class TableSpec:
     name: str
     key: tuple[str, ...]
     schema: pa.Schema
+    # Rows that record an observation (a snapshot, a quarantined item) are written once and never updated,
+    # so a re-run that sees them again keeps their first run_id.
+    insert_only: bool = False
 
     @property
     def columns(self) -> list[str]:
         return self.schema.names
 
 
-def _spec(name: str, key: tuple[str, ...], *fields: tuple[str, pa.DataType]) -> TableSpec:
-    return TableSpec(name, key, pa.schema([pa.field(n, t, nullable=n not in key) for n, t in fields]))
+def _spec(
+    name: str, key: tuple[str, ...], *fields: tuple[str, pa.DataType], insert_only: bool = False
+) -> TableSpec:
+    schema = pa.schema([pa.field(n, t, nullable=n not in key) for n, t in fields])
+    return TableSpec(name, key, schema, insert_only)
 
 
 def _arrow_type(annotation: Any) -> pa.DataType:
@@ -59,6 +65,7 @@ REEL_SNAPSHOTS = _spec(
     ("comments", pa.int64()),
     ("source", pa.string()),
     ("run_id", pa.string()),
+    insert_only=True,
 )
 
 LABEL_FIELDS: tuple[tuple[str, pa.DataType], ...] = (
@@ -184,6 +191,7 @@ QUARANTINE = _spec(
     ("raw", pa.string()),
     ("scraped_at", TS),
     ("run_id", pa.string()),
+    insert_only=True,
 )
 
 ADS = _spec(

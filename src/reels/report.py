@@ -1,0 +1,274 @@
+"""The HTML report for marketers: one self-contained file (inline CSS, inline SVG charts, no scripts).
+
+Pure rendering: `render_report(ReportData) -> str`; the caller writes the file. The template is
+`reels/templates/report.html`, rendered by Jinja2 with autoescape on, since captions, usernames and errors
+are untrusted text. Links go only to http(s) addresses.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib import resources
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from reels import charts
+from reels.insights import FEATURES, rank_key
+from reels.records import Insight
+from reels.virality import TIERS
+
+CAPTION_CHARS = 140
+TOP_FEATURES = 8  # rows in the viral-vs-other chart
+MAX_FAILURES = 200  # failures listed one by one; the rest are counted
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """Everything the report shows, read from the tables by the caller."""
+
+    generated_at: datetime
+    run: Mapping[str, Any] | None  # the last `runs` row
+    reels: Sequence[Mapping[str, Any]]  # `reels` rows, virality fields included
+    analyses: Sequence[Mapping[str, Any]]  # ok `analyses` rows
+    insights: Sequence[Insight]  # any order: shown supported first, then by |effect size|
+    media_status: Mapping[str, int] = field(default_factory=dict)  # media rows per status
+    failures: Sequence[Mapping[str, Any]] = ()  # post_id, stage, status, error
+    quarantined: int = 0
+
+
+def render_report(data: ReportData) -> str:
+    """The report as one HTML document."""
+    env = jinja2.Environment(
+        autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True
+    )
+    env.filters.update(count=charts.compact, ratio=ratio, pct=pct, when=when)
+    source = resources.files("reels").joinpath("templates/report.html").read_text(encoding="utf-8")
+    return env.from_string(source).render(**_view(data))
+
+
+def ratio(x: float | None) -> str:
+    return "—" if x is None else f"{x:.1f}×"
+
+
+def pct(x: float | None, decimals: int = 1) -> str:
+    """A fraction as a percentage: 0.0532 → "5.3%"."""
+    return "—" if x is None else f"{x * 100:.{decimals}f}%"
+
+
+def when(t: datetime | None) -> str:
+    return "—" if t is None else t.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def safe_url(url: Any, post_id: Any = None) -> str:
+    """An http(s) link, or the reel's Instagram address from its post_id, or "" (no link)."""
+    if isinstance(url, str) and re.match(r"https?://", url, re.IGNORECASE):
+        return url
+    if isinstance(post_id, str) and re.fullmatch(r"[A-Za-z0-9_-]+", post_id):
+        return f"https://www.instagram.com/reel/{post_id}/"
+    return ""
+
+
+def excerpt(text: str | None, limit: int = CAPTION_CHARS) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _view(data: ReportData) -> dict[str, Any]:
+    reels = sorted(data.reels, key=lambda r: (str(r.get("username")), str(r.get("post_id"))))
+    by_id = {r["post_id"]: r for r in reels}
+    analyses = _analyses_by_post(data.analyses)
+    viral = sorted(
+        (r for r in reels if r.get("virality_label") == "viral"),
+        key=lambda r: (-(r.get("viral_ratio") or 0), str(r.get("post_id"))),
+    )
+    per_account: dict[str, Counter[str]] = defaultdict(Counter)
+    for r in reels:
+        per_account[str(r.get("username"))][str(r.get("virality_label") or "unlabelled")] += 1
+    ranked = sorted(data.insights, key=rank_key)
+    insights = [_insight(i, by_id) for i in ranked]
+    seen = {k for c in per_account.values() for k in c}
+    failures = sorted(data.failures, key=lambda f: (str(f.get("stage")), str(f.get("post_id"))))
+    methods = sorted({str(r["virality_method"]) for r in reels if r.get("virality_method")})
+    threshold = next((m["ratio"] for m in map(_parse_method, methods) if m.get("ratio")), None)
+    return dict(
+        generated_at=data.generated_at,
+        run=_run(data.run),
+        totals=dict(
+            reels=len(reels),
+            accounts=len(per_account),
+            viral=len(viral),
+            analyzed=len(analyses),
+            supported=sum(1 for i in data.insights if i.supported),
+        ),
+        viral=[_viral_row(r, analyses.get(r["post_id"])) for r in viral],
+        supported=[i for i in insights if i["supported"]],
+        unsupported=[i for i in insights if not i["supported"]],
+        accounts=[
+            dict(username=u, counts=dict(c), total=sum(c.values()))
+            for u, c in sorted(per_account.items(), key=lambda uc: (-uc[1]["viral"], uc[0]))
+        ],
+        label_names=[k for k in charts.LABEL_COLOURS if k in seen] + sorted(seen - set(charts.LABEL_COLOURS)),
+        failures=failures[:MAX_FAILURES],
+        more_failures=max(0, len(failures) - MAX_FAILURES),
+        media_status=dict(sorted(data.media_status.items())),
+        quarantined=data.quarantined,
+        methods=[dict(text=m, **_parse_method(m)) for m in methods],
+        tiers=[(name, floor) for floor, name in TIERS],
+        analyzers=sorted({f"{a.get('analyzer')} ({a.get('model')})" for a in data.analyses}),
+        chart_views=Markup(charts.views_vs_baseline(_points(reels), ratio=threshold)),
+        chart_features=Markup(charts.differences([_interval(i) for i in ranked[:TOP_FEATURES]])),
+        chart_labels=Markup(charts.label_bars({u: dict(c) for u, c in per_account.items()})),
+    )
+
+
+def _run(run: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if run is None:
+        return None
+    counts = _json(run.get("counts_json"), {})
+    started, finished = run.get("started_at"), run.get("finished_at")
+    minutes = (finished - started).total_seconds() / 60 if started and finished else None
+    return dict(
+        run_id=run.get("run_id"),
+        command=run.get("command"),
+        source=run.get("source") or "—",
+        analyzer=run.get("analyzer") or "—",
+        status=run.get("status") or "—",
+        started_at=started,
+        minutes=minutes,
+        cost_usd=run.get("cost_usd") or 0.0,
+        stages={
+            stage: {k: n for k, n in sorted(c.items()) if k != "cost_usd_micros"}
+            for stage, c in counts.items()
+            if isinstance(c, Mapping)
+        },
+        notes=[str(n) for n in _json(run.get("notes_json"), [])],
+        error=run.get("error"),
+    )
+
+
+def _json(text: Any, default: Any) -> Any:
+    try:
+        value = json.loads(text) if text else default
+    except (TypeError, ValueError):
+        return default
+    return value if isinstance(value, type(default)) else default
+
+
+def _parse_method(method: str) -> dict[str, Any]:
+    """A label rule's numbers: `median_ratio_v0(ratio>=3,views>=10000)` → ratio 3, min_views 10000."""
+    found: dict[str, Any] = {"median": method.startswith("median_ratio")}
+    if m := re.search(r"ratio>=([0-9.]+)", method):
+        found["ratio"] = float(m.group(1))
+    if m := re.search(r"views>=([0-9]+)", method):
+        found["min_views"] = int(m.group(1))
+    return found
+
+
+def _analyses_by_post(rows: Sequence[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    """One analysis per reel: a model's (with a summary) before the local measurements."""
+    out: dict[str, Mapping[str, Any]] = {}
+    for a in sorted(
+        rows, key=lambda a: (a.get("summary") is None, str(a.get("analyzer")), str(a.get("model")))
+    ):
+        out.setdefault(a["post_id"], a)
+    return out
+
+
+def _describe(analysis: Mapping[str, Any] | None) -> str:
+    """What the video is, in a phrase: the model's summary, or the local analyzer's measurements."""
+    if analysis is None:
+        return ""
+    if analysis.get("summary"):
+        return excerpt(analysis["summary"])
+    parts = []
+    if analysis.get("duration_s") is not None:
+        parts.append(f"{analysis['duration_s']:.0f} s")
+    if analysis.get("cuts_per_s") is not None:
+        parts.append(f"{analysis['cuts_per_s']:.2f} cuts/s")
+    if analysis.get("cat_frame_share") is not None:
+        parts.append(f"cat in {analysis['cat_frame_share'] * 100:.0f}% of frames")
+    if analysis.get("has_audio") is False:
+        parts.append("no sound")
+    return " · ".join(parts)
+
+
+def _viral_row(r: Mapping[str, Any], analysis: Mapping[str, Any] | None) -> dict[str, Any]:
+    return dict(
+        username=r.get("username"),
+        post_id=r.get("post_id"),
+        url=safe_url(r.get("url"), r.get("post_id")),
+        caption=excerpt(r.get("caption")),
+        views=r.get("views"),
+        views_field=r.get("views_field"),
+        baseline=r.get("baseline_views"),
+        baseline_n=r.get("baseline_n"),
+        baseline_source=r.get("baseline_source"),
+        ratio=r.get("viral_ratio"),
+        tier=r.get("virality_tier"),
+        engagement=r.get("engagement_rate"),
+        reason=r.get("virality_reason"),
+        posted_at=r.get("posted_at"),
+        about=_describe(analysis),
+    )
+
+
+def _insight(i: Insight, reels: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    examples = []
+    for pid in i.example_post_ids:
+        reel = reels.get(pid) or {}
+        examples.append(dict(post_id=pid, username=reel.get("username"), url=safe_url(reel.get("url"), pid)))
+    feature = FEATURES.get(i.feature)
+    effect = None
+    if i.effect_size is not None:
+        kind = "h" if feature and feature.boolean else "d"
+        effect = f"Cohen's {kind} = {i.effect_size:+.2f} ({_size(i.effect_size)})"
+    return dict(
+        statement=i.statement,
+        supported=i.supported,
+        feature=i.feature,
+        effect=effect,
+        p_value=None if i.p_value is None else ("p < 0.001" if i.p_value < 0.001 else f"p = {i.p_value:.3f}"),
+        examples=examples,
+    )
+
+
+def _size(effect: float) -> str:
+    e = abs(effect)
+    return "large" if e >= 0.8 else "medium" if e >= 0.5 else "small" if e >= 0.2 else "negligible"
+
+
+def _interval(i: Insight) -> charts.Interval:
+    feature = FEATURES.get(i.feature)
+    name = feature.noun if feature else i.feature.replace("_", " ")
+
+    def show(x: float | None) -> str:
+        return "—" if x is None else feature.show(x) if feature else f"{x:.2f}"
+
+    return charts.Interval(
+        label=name[:1].upper() + name[1:],
+        values=f"{show(i.viral_value)} vs {show(i.other_value)}",
+        difference=i.difference or 0.0,
+        low=i.ci_low if i.ci_low is not None else 0.0,
+        high=i.ci_high if i.ci_high is not None else 0.0,
+        supported=i.supported,
+    )
+
+
+def _points(reels: Sequence[Mapping[str, Any]]) -> list[charts.Point]:
+    return [
+        charts.Point(
+            label=f"@{r.get('username')} · {r.get('post_id')}",
+            baseline=float(r["baseline_views"]),
+            views=float(r["views"]),
+            viral=r.get("virality_label") == "viral",
+        )
+        for r in reels
+        if r.get("baseline_views") and r.get("views")
+    ]

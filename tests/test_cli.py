@@ -1,0 +1,85 @@
+"""The `reels` command's surface: exit statuses, one-sentence errors, and stages run alone."""
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from reels.cli import cli
+from reels.storage.delta import DeltaStore
+from reels.storage.tables import QUARANTINE, REELS, RUNS
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)  # no stray reels.toml or .env from the developer's folder
+    for name in ("APIFY_TOKEN", "GEMINI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path
+
+
+def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+
+def test_help_lists_every_command() -> None:
+    out = invoke("--help").output
+    for name in ("run", "ingest", "label", "download", "analyze", "insights", "report", "status"):
+        assert name in out
+
+
+def test_status_on_an_empty_lake(workdir: Path) -> None:
+    result = invoke("status")
+    assert result.exit_code == 0
+    assert "none yet" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["ingest", "--source", "apify"], {}, "APIFY_TOKEN"),
+        (["ingest", "--source", "nope.json"], {}, "no such file"),
+        (["analyze", "--analyzer", "gemini"], {}, "GEMINI_API_KEY"),
+        (["status", "--config", "missing.toml"], {}, "does not exist"),
+        (["status"], {"REELS_DOWNLOAD__CONCURRENCY": "-1"}, "[download] concurrency must be greater than 0"),
+        (["label", "--analyzer", "magic"], {}, "Invalid value"),
+    ],
+)
+def test_configuration_errors_exit_2_with_one_sentence(
+    workdir: Path, args: list[str], env: dict[str, str], message: str
+) -> None:
+    result = CliRunner().invoke(cli, args, env=env)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_broken_source_file_exits_1(workdir: Path) -> None:
+    (workdir / "items.json").write_text("{not json")
+    result = CliRunner().invoke(cli, ["ingest", "--source", "items.json"])
+    assert result.exit_code == 1
+    assert "not valid JSON" in result.output
+
+
+def test_ingest_and_label_from_a_file_quarantine_bad_items(workdir: Path) -> None:
+    good = {
+        "shortCode": "AbCdEfGhIjK",
+        "ownerUsername": "loaf",
+        "timestamp": "2026-11-01T00:00:00.000Z",
+        "videoPlayCount": 5000,
+        "likesCount": -1,
+        "commentsCount": 3,
+        "type": "Video",
+    }
+    items = [good, {"error": "no_items", "inputUrl": "https://www.instagram.com/x"}, {"shortCode": "?"}]
+    (workdir / "items.json").write_text(json.dumps(items))
+    result = invoke("ingest", "--source", "items.json")
+    assert result.exit_code == 0, result.output
+    assert "items 3" in result.output and "quarantined 2" in result.output
+    assert invoke("label").exit_code == 0
+    store = DeltaStore(workdir / "lakehouse")
+    (reel,) = store.read(REELS).to_pylist()
+    assert reel["likes"] is None and reel["virality_label"] == "insufficient_data"
+    assert store.read(QUARANTINE).num_rows == 2
+    assert [r["status"] for r in store.read(RUNS).to_pylist()] == ["ok", "ok"]

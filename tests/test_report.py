@@ -1,0 +1,225 @@
+import json
+import re
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
+from typing import Any
+
+import pytest
+
+from reels import charts
+from reels.insights import feature_insights
+from reels.report import ReportData, render_report, safe_url
+
+T = datetime(2026, 11, 16, 6, tzinfo=UTC)
+METHOD = "median_ratio_v0(ratio>=3,views>=10000)"
+
+
+def reel(
+    post_id: str, user: str, views: int, label: str, baseline: float | None = 20_000, **kw: Any
+) -> dict[str, Any]:
+    ratio = views / baseline if baseline else None
+    return (
+        dict(
+            post_id=post_id,
+            url=f"https://www.instagram.com/reel/{post_id}/",
+            username=user,
+            caption=f"Caption of {post_id} #catsofinstagram",
+            views=views,
+            views_field="videoPlayCount",
+            likes=900,
+            comments=40,
+            posted_at=T - timedelta(days=5),
+            virality_label=label,
+            virality_tier="breakout"
+            if label == "viral" and (ratio or 0) >= 10
+            else "outlier"
+            if label == "viral"
+            else None,
+            viral_ratio=ratio,
+            robust_z=None,
+            baseline_views=baseline,
+            baseline_n=12 if baseline else 0,
+            baseline_source="account" if baseline else None,
+            engagement_rate=940 / views,
+            virality_method=METHOD,
+            virality_reason=f"{views:,} views = {ratio or 0:.1f}× the median of @{user}'s 12 other reels",
+        )
+        | kw
+    )
+
+
+def sample() -> ReportData:
+    reels = [reel(f"V{i}", "whiskerdiaries", 80_000 + 40_000 * i, "viral") for i in range(5)]
+    reels += [
+        reel(f"N{i}", "whiskerdiaries" if i % 2 else "purrfectpaws", 12_000 + 900 * i, "not_viral")
+        for i in range(30)
+    ]
+    reels += [reel("P1", "purrfectpaws", 500, "insufficient_data", baseline=None)]
+    analyses = [
+        dict(
+            post_id=r["post_id"],
+            analyzer="local",
+            model="opencv",
+            summary=None,
+            duration_s=12.0,
+            cuts_per_s=(1.2 if r["virality_label"] == "viral" else 0.5) + 0.01 * i,
+            cat_frame_share=0.8,
+            has_audio=i % 2 == 0,
+        )
+        for i, r in enumerate(reels[:-1])
+    ]
+    rows = [r | a for r, a in zip(reels, analyses, strict=False)]
+    run = dict(
+        run_id="20261116T060000Z-abc123",
+        command="run",
+        source="sample",
+        analyzer="local",
+        started_at=T,
+        finished_at=T + timedelta(minutes=3),
+        status="ok",
+        counts_json=json.dumps(
+            {"ingest": {"reels": 36, "quarantined": 2}, "download": {"ok": 33, "failed": 2}}
+        ),
+        notes_json=json.dumps(["ran on the bundled sample"]),
+        error=None,
+        cost_usd=0.0,
+    )
+    return ReportData(
+        generated_at=T,
+        run=run,
+        reels=reels,
+        analyses=analyses,
+        insights=feature_insights(rows, run_id="r1", now=T, bootstrap=500),
+        media_status={"ok": 33, "failed": 2},
+        quarantined=2,
+        failures=[
+            dict(post_id="N3", stage="download", status="failed", error="HTTP 403 from cdn: link expired")
+        ],
+    )
+
+
+class _Parser(HTMLParser):
+    """Collects the tags and fails on nothing: used to check the document has no scripts or external refs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+
+def tags(html: str) -> list[tuple[str, dict[str, str | None]]]:
+    parser = _Parser()
+    parser.feed(html)
+    return parser.tags
+
+
+def test_sample_report_has_the_viral_reels_hypotheses_and_charts() -> None:
+    html = render_report(sample())
+    assert html.count("<svg") >= 2
+    for i in range(5):
+        assert f'href="https://www.instagram.com/reel/V{i}/"' in html
+    assert "@whiskerdiaries" in html and "@purrfectpaws" in html
+    assert "Viral reels average 1." in html and "cuts per second" in html  # the planted hypothesis
+    assert "@whiskerdiaries V4</a>" in html  # ... with its best example linked
+    assert "20k" in html and "240k" in html  # baseline and views, for people
+    assert "12.0×" in html  # V4: 240k / 20k
+    assert "HTTP 403 from cdn: link expired" in html
+    assert "at least <b>3×</b>" in html and "10k" in html  # the label rule, from virality_method
+    assert "reels run" in html and "sample" in html and "20261116T060000Z-abc123" in html
+
+
+def test_the_report_is_self_contained() -> None:
+    found = tags(render_report(sample()))
+    assert not [t for t, _ in found if t in {"script", "link", "img", "iframe", "object"}]
+    refs = [a.get("src") or "" for _, a in found] + [a.get("href") or "" for t, a in found if t != "a"]
+    assert not [r for r in refs if r]
+
+
+@pytest.mark.parametrize("field", ["caption", "username", "virality_reason"])
+def test_untrusted_text_is_escaped(field: str) -> None:
+    data = sample()
+    evil = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+    reels = [dict(data.reels[0]) | {field: evil}, *data.reels[1:]]
+    html = render_report(replace(data, reels=reels))
+    assert "<script>" not in html and "<img" not in html
+    assert "&lt;script&gt;" in html
+
+
+def test_failure_errors_are_escaped_too() -> None:
+    data = sample()
+    failures = [dict(post_id="<b>x</b>", stage="analyze", status="failed", error="bad <script>x</script>")]
+    html = render_report(replace(data, failures=failures))
+    assert "<script>" not in html and "&lt;b&gt;x&lt;/b&gt;" in html
+
+
+@pytest.mark.parametrize(
+    ("url", "post_id", "expected"),
+    [
+        ("https://www.instagram.com/reel/A1/", "A1", "https://www.instagram.com/reel/A1/"),
+        ("javascript:alert(1)", "A1", "https://www.instagram.com/reel/A1/"),
+        ("javascript:alert(1)", "<bad>", ""),
+        (None, None, ""),
+    ],
+)
+def test_links_are_only_web_addresses(url: Any, post_id: Any, expected: str) -> None:
+    assert safe_url(url, post_id) == expected
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        ReportData(generated_at=T, run=None, reels=[], analyses=[], insights=[]),
+        ReportData(
+            generated_at=T,
+            run=dict(
+                run_id="r0",
+                command="label",
+                started_at=T,
+                finished_at=None,
+                status="running",
+                counts_json=None,
+                notes_json="not json",
+                cost_usd=None,
+            ),
+            reels=[reel("N1", "a", 1_000, "not_viral"), reel("P1", "a", 10, "pending", baseline=None)],
+            analyses=[],
+            insights=[],
+            media_status={},
+            failures=[],
+            quarantined=0,
+        ),
+    ],
+    ids=["nothing", "no-viral-no-insights"],
+)
+def test_empty_inputs_still_render(data: ReportData) -> None:
+    html = render_report(data)
+    assert html.startswith("<!doctype html>") and html.rstrip().endswith("</html>")
+    assert "No reel is labelled viral yet." in html
+    assert "No hypotheses yet" in html
+    assert html.count("<svg") >= 2
+
+
+@pytest.mark.parametrize(
+    ("n", "text"),
+    [
+        (None, "—"),
+        (0, "0"),
+        (999, "999"),
+        (45_300, "45.3k"),
+        (1_234_567, "1.2M"),
+        (2_000_000, "2M"),
+        (3e9, "3B"),
+    ],
+)
+def test_counts_read_like_people_write_them(n: float | None, text: str) -> None:
+    assert charts.compact(n) == text
+
+
+def test_charts_escape_their_labels() -> None:
+    svg = charts.views_vs_baseline([charts.Point("<b>&", 100, 1000, True)], ratio=3)
+    assert "<b>" not in svg and "&lt;b&gt;&amp;" in svg
+    assert re.search(r'<circle [^>]*fill="#d9480f"', svg)
+    assert "&lt;x&gt;" in charts.label_bars({"<x>": {"viral": 1}})
