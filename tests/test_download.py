@@ -42,7 +42,7 @@ def server(mp4: bytes) -> Iterator[str]:
             self.end_headers()
             self.wfile.write(body)
 
-        def do_GET(self) -> None:  # noqa: N802 - the http.server API
+        def do_GET(self) -> None:
             path = self.path.split("?")[0]
             hits[path] = hits.get(path, 0) + 1
             if path == "/ok.mp4":

@@ -168,7 +168,7 @@ def run_cmd(s: Session, log: RunLog, source: str, analyzer: str, **_: Any) -> No
     _echo_stage(log, pipeline.analyze(s.job, the_analyzer))
     _echo_stage(log, pipeline.insights(s.job))
     _echo_totals(s, log)
-    click.echo(f"report    {pipeline.report(s.job, current_run=log.row('running', None, None))}")
+    click.echo(f"report    {pipeline.report(s.job, current_run=log.row('ok', None, datetime.now(UTC)))}")
 
 
 def _echo_totals(s: Session, log: RunLog) -> None:

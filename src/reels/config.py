@@ -48,10 +48,29 @@ class SourceSettings:
 class ApifySettings:
     api_url: str = "https://api.apify.com"
     actor_id: str = "apify/instagram-reel-scraper"
+    # The tracked accounts: listed here, and/or in a JSON file (an actor input file with "username", or a
+    # plain list), relative to the working directory. `reels accounts` edits the file.
+    accounts: tuple[str, ...] = ()
+    accounts_file: Path = Path("accounts.json")
     results_limit: int = 30
+    skip_pinned_posts: bool = False
+    lookback_days: int = 14  # re-scrape reels this recent to refresh their metrics
+    memory_mbytes: int = 1024
+    run_timeout_s: int = 1800
+    max_retries: int = 4
+    min_delay_between_retries_ms: int = 500
+    timeout_s: float = 60.0  # per API request
 
     def __post_init__(self) -> None:
-        _positive("apify", results_limit=self.results_limit)
+        _positive(
+            "apify",
+            results_limit=self.results_limit,
+            memory_mbytes=self.memory_mbytes,
+            run_timeout_s=self.run_timeout_s,
+            timeout_s=self.timeout_s,
+        )
+        if self.lookback_days < 0 or self.max_retries < 0:
+            raise ConfigError("[apify] lookback_days and max_retries must not be negative.")
 
 
 @dataclass(frozen=True)

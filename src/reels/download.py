@@ -17,7 +17,7 @@ import httpx
 from reels.config import DownloadSettings
 from reels.errors import DownloadError, DownloadRefused, FetchFailed, InvalidMedia, LinkExpired, MediaGone
 from reels.mediastore import MediaStore
-from reels.probe import looks_like_mp4, probe_video
+from reels.probe import MP4_SNIFF_BYTES, looks_like_mp4, probe_video
 from reels.records import MediaFile, Reel
 from reels.urlpolicy import check_url
 
@@ -100,9 +100,9 @@ def _fetch(
                 with store.writer() as part:
                     head = b""
                     for chunk in response.iter_bytes(_CHUNK):
-                        if len(head) < 16:
-                            head += chunk[:16]
-                            if len(head) >= 12 and not looks_like_mp4(head):
+                        if len(head) < MP4_SNIFF_BYTES:
+                            head += chunk[:MP4_SNIFF_BYTES]
+                            if len(head) >= MP4_SNIFF_BYTES and not looks_like_mp4(head):
                                 raise InvalidMedia("the response is not an MP4 file")
                         part.write(chunk)
                         if part.bytes > settings.max_bytes:

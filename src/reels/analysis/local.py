@@ -85,7 +85,8 @@ class LocalAnalyzer:
 
         cuts = cut_indices(samples.distances, samples.blends)
         # Motion within shots: a cut is a change of picture, not movement.
-        steady = [d for i, d in enumerate(samples.motion) if i not in set(cuts)]
+        cut_set = set(cuts)
+        steady = [d for i, d in enumerate(samples.motion) if i not in cut_set]
         motion = float(np.mean(steady)) if steady else 0.0
         cuts_per_s = len(cuts) / probe.duration_s
         cat_share = float(np.mean(samples.cat_hits)) if samples.cat_hits else 0.0
@@ -138,7 +139,8 @@ class CatFaceDetector:
     def __init__(self) -> None:
         self._extended = _load_cascade("haarcascade_frontalcatface_extended.xml")
         self._standard = _load_cascade("haarcascade_frontalcatface.xml")
-        # CascadeClassifier is not documented as thread-safe; analyzers may be shared by worker threads.
+        # detectMultiScale keeps per-call state in the classifier, and the analyze stage runs worker threads.
+        # The lock costs little: OpenCV already spreads one call over the cores.
         self._lock = threading.Lock()
 
     def detect(self, gray: np.ndarray) -> bool:
