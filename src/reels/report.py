@@ -163,11 +163,21 @@ def _json(text: Any, default: Any) -> Any:
 
 def _parse_method(method: str) -> dict[str, Any]:
     """A label rule's numbers: `median_ratio_v0(ratio>=3,views>=10000)` → ratio 3, min_views 10000."""
-    found: dict[str, Any] = {"median": method.startswith("median_ratio")}
+    found: dict[str, Any] = dict.fromkeys(("ratio", "min_views", "z", "age", "window", "last"))
+    found["median"] = method.startswith("median_ratio")
     if m := re.search(r"ratio>=([0-9.]+)", method):
         found["ratio"] = float(m.group(1))
     if m := re.search(r"views>=([0-9]+)", method):
         found["min_views"] = int(m.group(1))
+    for key, pattern in (
+        ("z", r"z>=([0-9.]+)"),
+        ("age", r"age>=([0-9.]+)d"),
+        ("window", r"window=([0-9.]+)d"),
+    ):
+        if m := re.search(pattern, method):
+            found[key] = float(m.group(1))
+    if m := re.search(r"last=(\d+)", method):
+        found["last"] = int(m.group(1))
     return found
 
 

@@ -79,6 +79,11 @@ LABEL_FIELDS: tuple[tuple[str, pa.DataType], ...] = (
     ("engagement_rate", pa.float64()),
     ("virality_method", pa.string()),
     ("virality_reason", pa.string()),
+    # Supporting signals: stored next to the label, never deciding it.
+    ("age_days", pa.float64()),
+    ("baseline_spread", pa.float64()),
+    ("views_per_follower", pa.float64()),
+    ("niche_ratio", pa.float64()),
 )
 
 REELS = _spec(
@@ -133,6 +138,7 @@ ANALYSES = _spec(
     ("sha256", pa.string()),
     ("status", pa.string()),
     ("error", pa.string()),
+    ("note", pa.string()),
     *ANALYSIS_FIELDS,
     ("raw_json", pa.string()),
     ("input_tokens", pa.int64()),
