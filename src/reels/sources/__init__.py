@@ -15,6 +15,7 @@ class Scrape:
     source: str
     scraped_at: datetime
     items: list[Any]
+    cost_usd: float | None = None  # what the scrape cost, when the source knows (an Apify run's usage)
 
 
 class ReelSource(Protocol):

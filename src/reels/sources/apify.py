@@ -1,0 +1,358 @@
+"""Reels scraped by an Apify actor run (`apify/instagram-reel-scraper`), through the official `apify-client`.
+
+One run = one scrape: the actor is started with `actor_input(...)`, waited for, and its default dataset read
+page by page into one `Scrape`. A run that ends FAILED, ABORTED or TIMED-OUT yields nothing and raises
+`SourceError`; error rows inside a SUCCEEDED run (`no_items`, `restricted_page`, ...) are ordinary items that
+the ingest stage quarantines. Reading an existing dataset (`dataset_id=...`) starts no run and costs nothing.
+
+The client's and its transport's (impit) exceptions are translated here, at the boundary: a rejected token,
+an unknown actor or dataset, or an input the API refuses are `ConfigError`; everything else is `SourceError`.
+The token never appears in a message.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import impit
+import pydantic
+from apify_client import ApifyClient
+from apify_client.errors import (
+    ApifyApiError,
+    ApifyClientError,
+    ForbiddenError,
+    InvalidRequestError,
+    NotFoundError,
+    UnauthorizedError,
+)
+
+from reels.config import ApifySettings
+from reels.errors import ConfigError, ReelsError, SourceError
+from reels.sources import Scrape
+
+PAGE_SIZE = 1000  # dataset items per request (the client's own default chunk)
+LONG_POLL = timedelta(seconds=60)  # the API holds a `waitForFinish` request at most this long
+WAIT_MARGIN = timedelta(minutes=5)  # beyond the run's own timeout: queueing and start-up
+TERMINAL = frozenset({"SUCCEEDED", "FAILED", "ABORTED", "TIMED-OUT"})
+TOKEN_HELP = "set APIFY_TOKEN to an API token from https://console.apify.com/settings/integrations"
+
+_USERNAME = re.compile(r"^[A-Za-z0-9._]{1,30}$")
+_PROFILE_URL = re.compile(r"^/([A-Za-z0-9._]{1,30})/?$")
+_INSTAGRAM_HOSTS = ("instagram.com", "www.instagram.com", "m.instagram.com")
+_NOT_PROFILES = frozenset({"accounts", "explore", "p", "reel", "reels", "stories", "tv"})
+
+
+@dataclass(frozen=True)
+class ApifyRun:
+    """The finished actor run behind the last scrape: for the `runs` table (cost) and for re-reading it."""
+
+    run_id: str
+    dataset_id: str
+    status: str
+    finished_at: datetime | None
+    cost_usd: float | None
+
+
+def actor_input(
+    settings: ApifySettings, accounts: Sequence[str], newer_than: datetime | None
+) -> dict[str, Any]:
+    """The reel scraper's input for `accounts` (normalised, deduplicated, in order).
+
+    `onlyPostsNewerThan` is the UTC date (`YYYY-MM-DD`) of `newer_than`, left out when it is None; a naive
+    `newer_than` is taken as UTC. Raises ConfigError when there is no account to scrape.
+    """
+    usernames = normalise_accounts(accounts)
+    if not usernames:
+        raise ConfigError(
+            "No Instagram accounts to scrape; list them in [apify] accounts or in the [apify] accounts_file."
+        )
+    payload: dict[str, Any] = {
+        "username": usernames,
+        "resultsLimit": settings.results_limit,
+        "skipPinnedPosts": settings.skip_pinned_posts,
+    }
+    if newer_than is not None:
+        payload["onlyPostsNewerThan"] = _utc_date(newer_than).isoformat()
+    return payload
+
+
+class ApifySource:
+    """A `ReelSource`: one actor run (or one existing dataset) as one `Scrape`.
+
+    `token` is the Apify API token (APIFY_TOKEN); `accounts` the usernames or profile URLs to scrape;
+    `newer_than` the cut-off for `onlyPostsNewerThan`; `dataset_id` reads that dataset instead of running
+    the actor. `page_size` is the number of dataset items fetched per request.
+    """
+
+    name = "apify"
+
+    def __init__(
+        self,
+        settings: ApifySettings,
+        token: str,
+        accounts: Sequence[str],
+        newer_than: datetime | None = None,
+        dataset_id: str | None = None,
+        *,
+        page_size: int = PAGE_SIZE,
+    ) -> None:
+        if not token:
+            raise ConfigError(f"APIFY_TOKEN is not set; {TOKEN_HELP}.")
+        self.settings = settings
+        self.accounts = tuple(accounts)
+        self.newer_than = newer_than
+        self.dataset_id = dataset_id
+        self.page_size = page_size
+        self.run: ApifyRun | None = None  # set once a run has finished, whatever its status
+        self._token = token
+
+    def __repr__(self) -> str:
+        return f"ApifySource(api_url={self.settings.api_url!r}, actor_id={self.settings.actor_id!r})"
+
+    def scrapes(self) -> Iterator[Scrape]:
+        """One Scrape: the new run's dataset, or the given dataset's. Raises SourceError or ConfigError."""
+        client = self._client()
+        if self.dataset_id is not None:
+            yield self._dataset_scrape(client, self.dataset_id)
+        else:
+            yield self._run_scrape(client)
+
+    def _client(self) -> ApifyClient:
+        s = self.settings
+        per_request = timedelta(seconds=s.timeout_s)
+        return ApifyClient(
+            self._token,
+            api_url=s.api_url,
+            max_retries=s.max_retries,
+            min_delay_between_retries=timedelta(milliseconds=s.min_delay_between_retries_ms),
+            timeout_short=per_request,
+            timeout_medium=per_request,
+            timeout_long=per_request,
+            # A retried request doubles its timeout up to this cap, which must leave room for a long poll.
+            timeout_max=per_request + LONG_POLL,
+            user_agent_suffix="reels-etl",
+        )
+
+    def _run_scrape(self, client: ApifyClient) -> Scrape:
+        s = self.settings
+        run_input = actor_input(s, self.accounts, self.newer_than)
+        run_timeout = timedelta(seconds=s.run_timeout_s)
+        with self._translated(f"start the actor {s.actor_id}", start=True):
+            # start() + wait_for_finish() is what call(logger=None) does, but lets each long poll time out.
+            # logger=None matters with call(): the default one polls the run and streams its log besides.
+            started = client.actor(s.actor_id).start(
+                run_input=run_input,
+                memory_mbytes=s.memory_mbytes,
+                run_timeout=run_timeout,
+                timeout=timedelta(seconds=s.timeout_s),
+            )
+        waited = run_timeout + WAIT_MARGIN
+        with self._translated(f"wait for Apify run {started.id}"):
+            run = client.run(started.id).wait_for_finish(
+                wait_duration=waited,
+                timeout=timedelta(seconds=s.timeout_s) + LONG_POLL,
+            )
+        if run is None:
+            raise SourceError(
+                f"Apify run {started.id} disappeared while waiting for it; run the scrape again."
+            )
+        self.run = ApifyRun(
+            run.id,
+            run.default_dataset_id,
+            str(run.status),
+            run.finished_at.astimezone(UTC) if run.finished_at else None,
+            run.usage_total_usd,
+        )
+        if run.status not in TERMINAL:
+            raise SourceError(
+                f"Apify run {run.id} is still {run.status} after {int(waited.total_seconds()) // 60} min of "
+                f"waiting; ingest its dataset later with --dataset-id {run.default_dataset_id}."
+            )
+        if run.status != "SUCCEEDED":
+            detail = f" ({run.status_message})" if run.status_message else ""
+            raise SourceError(
+                f"Apify run {run.id} of {s.actor_id} ended {run.status}{detail}, so nothing was ingested; "
+                "see the run in the Apify console and run the scrape again."
+            )
+        items = self._items(client, run.default_dataset_id)
+        # Both are timezone-aware: the client's Run model rejects naive times.
+        scraped_at = (run.finished_at or run.started_at).astimezone(UTC)
+        return Scrape(f"apify:{run.id}", scraped_at, items, run.usage_total_usd)
+
+    def _dataset_scrape(self, client: ApifyClient, dataset_id: str) -> Scrape:
+        with self._translated(f"read Apify dataset {dataset_id}"):
+            dataset = client.dataset(dataset_id).get()
+        if dataset is None:
+            raise ConfigError(
+                f"Apify has no dataset {dataset_id!r} for this token; pass an existing --dataset-id."
+            )
+        items = self._items(client, dataset_id)
+        scraped_at = dataset.modified_at.astimezone(UTC)  # required and timezone-aware in the client's model
+        return Scrape(f"apify:dataset:{dataset_id}", scraped_at, items)
+
+    def _items(self, client: ApifyClient, dataset_id: str) -> list[Any]:
+        with self._translated(f"read the items of Apify dataset {dataset_id}"):
+            return list(client.dataset(dataset_id).iterate_items(chunk_size=self.page_size))
+
+    @contextmanager
+    def _translated(self, doing: str, *, start: bool = False) -> Iterator[None]:
+        """Turn the client's and impit's exceptions into ours; `start` marks the actor start request."""
+        s = self.settings
+        try:
+            yield
+        except ReelsError:
+            raise
+        except UnauthorizedError as exc:
+            raise ConfigError(f"Apify rejected the token in APIFY_TOKEN ({exc.type}); {TOKEN_HELP}.") from exc
+        except ForbiddenError as exc:
+            raise ConfigError(
+                f"Apify refused to {doing} ({exc.type}: {exc.message}); check that the account of "
+                "APIFY_TOKEN may do this (plan, permissions, rented actor)."
+            ) from exc
+        except NotFoundError as exc:
+            if start:
+                raise ConfigError(
+                    f"Apify has no actor {s.actor_id!r}; set [apify] actor_id to an existing actor, "
+                    "e.g. apify/instagram-reel-scraper."
+                ) from exc
+            raise SourceError(f"Apify answered 404 ({exc.message}) trying to {doing}; run it again.") from exc
+        except InvalidRequestError as exc:
+            if start:
+                raise ConfigError(
+                    f"Apify rejected the actor input ({exc.type}: {exc.message}); fix the [apify] accounts "
+                    "and settings."
+                ) from exc
+            raise SourceError(f"Apify rejected the request to {doing}: {exc.message}.") from exc
+        except ApifyApiError as exc:
+            raise SourceError(
+                f"The Apify API failed to {doing}: HTTP {exc.status_code} {exc.type} ({exc.message}) after "
+                f"{exc.attempt} attempt(s); try again later."
+            ) from exc
+        except impit.TimeoutException as exc:
+            raise SourceError(
+                f"The Apify API at {s.api_url} ([apify] api_url) did not answer in time trying to {doing}; "
+                "try again later, or raise [apify] timeout_s."
+            ) from exc
+        except impit.HTTPError as exc:
+            raise SourceError(
+                f"Cannot reach the Apify API at {s.api_url} ([apify] api_url) to {doing} "
+                f"({_transport_reason(exc)}); check the URL and the network."
+            ) from exc
+        except impit.InvalidURL as exc:
+            raise ConfigError(
+                f"[apify] api_url {s.api_url!r} is not a valid URL; set it to e.g. https://api.apify.com."
+            ) from exc
+        except (ApifyClientError, pydantic.ValidationError, KeyError, ValueError) as exc:
+            raise SourceError(
+                f"The Apify API at {s.api_url} ([apify] api_url) sent an unexpected response trying to "
+                f"{doing} ({type(exc).__name__}); check that the URL points at the Apify API."
+            ) from exc
+
+
+# --- the accounts file --------------------------------------------------------------------------------------
+
+
+def normalise_account(value: str) -> str:
+    """An account as the actor's `username` field wants it.
+
+    A profile URL (`https://www.instagram.com/name/`) or `@name` becomes `name`, lower-cased as Instagram
+    usernames are; any other URL (a reel's, say) and numeric profile ids are kept as they are.
+    Raises ConfigError for an empty or malformed value.
+    """
+    text = value.strip()
+    if "://" in text or text.lower().startswith(("www.instagram.com/", "instagram.com/")):
+        parts = urlsplit(text if "://" in text else f"https://{text}")
+        profile = _PROFILE_URL.match(parts.path)
+        on_instagram = (parts.hostname or "").lower() in _INSTAGRAM_HOSTS
+        if on_instagram and profile and profile.group(1).lower() not in _NOT_PROFILES:
+            return profile.group(1).lower()
+        return text
+    name = text.removeprefix("@")
+    if not _USERNAME.match(name):
+        raise ConfigError(
+            f"{value!r} is not an Instagram username, profile URL or @name; fix the account list."
+        )
+    return name.lower()
+
+
+def normalise_accounts(accounts: Sequence[str]) -> list[str]:
+    """`normalise_account` of each, without duplicates, first occurrence first."""
+    return list(dict.fromkeys(normalise_account(a) for a in accounts))
+
+
+def read_accounts(path: Path) -> list[str]:
+    """The accounts in `path`, normalised and deduplicated; [] when the file does not exist.
+
+    The file is an actor input (`{"username": [...], ...}`) or a plain JSON list of accounts.
+    Raises ConfigError when it cannot be read or has another shape.
+    """
+    data = _read_accounts_file(path)
+    if data is None:
+        return []
+    accounts = data.get("username", []) if isinstance(data, dict) else data
+    if not isinstance(accounts, list) or not all(isinstance(a, str) for a in accounts):
+        raise ConfigError(f"In {path}, the accounts must be a JSON list of strings.")
+    return normalise_accounts(accounts)
+
+
+def write_accounts(path: Path, accounts: Sequence[str]) -> None:
+    """Write `accounts` (normalised, deduplicated) to `path`, atomically.
+
+    An actor input file keeps its other keys and gets a new `username`; otherwise a plain list is written.
+    Raises ConfigError when the file cannot be read or written.
+    """
+    existing = _read_accounts_file(path)
+    names = normalise_accounts(accounts)
+    data: Any = {**existing, "username": names} if isinstance(existing, dict) else names
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise ConfigError(f"Cannot write the accounts file {path}: {exc}.") from exc
+
+
+def _read_accounts_file(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"Cannot read the accounts file {path}: {exc}.") from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"The accounts file {path} is not valid JSON ({exc}); it must be a list of accounts or an actor "
+            'input with "username".'
+        ) from exc
+    if not isinstance(data, list | dict):
+        raise ConfigError(f'The accounts file {path} must hold a JSON list or an object with "username".')
+    return data
+
+
+def _transport_reason(exc: Exception) -> str:
+    """impit's message, minus the Rust debug dump that follows its first line."""
+    text = str(exc).strip()
+    first = text.splitlines()[0].rstrip(".") if text else type(exc).__name__
+    kind = re.search(r"kind: (\w+)", text)
+    return f"{first}: {kind.group(1)}" if kind else first
+
+
+def _utc_date(moment: datetime) -> date:
+    """The UTC date of `moment`; a naive `moment` is taken as UTC."""
+    return (moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)).date()
