@@ -1,7 +1,14 @@
 """The download stage's work: fetch each reel's video once, safely, into the content-addressed store.
 
-Concurrency is this module's private business: a bounded thread pool over one shared httpx.Client.
-Each outcome, good or bad, is a `MediaFile` with a status; one reel's failure never stops the others.
+Concurrency is this module's private business: a bounded thread pool over one shared httpx.Client (built
+by `reels.nettransport.download_client`, which checks every address it connects to). Each outcome, good
+or bad, is a `MediaFile` with a status; one reel's failure never stops the others.
+
+For one reel: check `oe`, then GET the CDN link (every redirect hop re-checked against `urlpolicy`),
+stream it into a temporary file under a size cap and a deadline, validate it (MP4 signature, declared
+length, `probe_video`), and rename it to its sha256. Resets, timeouts, 429 and 5xx are retried with
+backoff; 403/404 are not. When the link is expired or gone (or missing), the configured fallbacks
+(`reels.fallbacks`) are tried in order; their files go through the same validation and store.
 """
 
 from __future__ import annotations
@@ -11,19 +18,26 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
 
 import httpx
 
 from reels.config import DownloadSettings
 from reels.errors import DownloadError, DownloadRefused, FetchFailed, InvalidMedia, LinkExpired, MediaGone
+from reels.fallbacks import Fallback
 from reels.mediastore import MediaStore
-from reels.probe import MP4_SNIFF_BYTES, looks_like_mp4, probe_video
+from reels.probe import MP4_SNIFF_BYTES, VideoProbe, looks_like_mp4, probe_video
 from reels.records import MediaFile, Reel
 from reels.urlpolicy import check_url
 
 _MAX_REDIRECTS = 5
 _CHUNK = 256 * 1024
 _VIDEO_TYPES = ("video/", "application/octet-stream", "binary/octet-stream")
+
+
+class _NoLink(InvalidMedia):
+    """The scrape carried no video URL: fallbacks may still find the video."""
 
 
 def download_media(
@@ -34,12 +48,17 @@ def download_media(
     settings: DownloadSettings,
     now: datetime,
     run_id: str,
+    fallbacks: Sequence[Fallback] = (),
     on_done: Callable[[MediaFile], None] | None = None,
 ) -> list[MediaFile]:
-    """One MediaFile per reel, in input order."""
+    """One MediaFile per reel, in input order, fetched `settings.concurrency` at a time. Never raises for
+    one reel's failure: its status (ok, failed, expired, refused, invalid, gone) and error say what happened.
+    """
 
     def one(reel: Reel) -> MediaFile:
-        result = download_one(reel, client=client, store=store, settings=settings, now=now, run_id=run_id)
+        result = download_one(
+            reel, client=client, store=store, settings=settings, now=now, run_id=run_id, fallbacks=fallbacks
+        )
         if on_done:
             on_done(result)
         return result
@@ -56,32 +75,95 @@ def download_one(
     settings: DownloadSettings,
     now: datetime,
     run_id: str,
+    fallbacks: Sequence[Fallback] = (),
 ) -> MediaFile:
-    url = reel.media_url
-    attempts = 0
+    """The reel's MediaFile: from the CDN link, else from the first fallback that succeeds."""
+    tries = [0]
     try:
-        if not url:
-            raise InvalidMedia("the scrape has no video URL for this reel")
-        if reel.media_url_expires_at is not None and reel.media_url_expires_at <= now:
-            raise LinkExpired(
-                f"CDN link expired at {reel.media_url_expires_at:%Y-%m-%d %H:%M} UTC; "
-                "the next scrape refreshes it"
-            )
-        while True:
-            attempts += 1
-            try:
-                return _fetch(reel, url, client, store, settings, now, run_id, attempts)
-            except FetchFailed:
-                if attempts > settings.retries:
-                    raise
-                time.sleep(min(0.5 * 2 ** (attempts - 1), 8.0) * (0.5 + random.random()))
+        try:
+            if not reel.media_url:
+                raise _NoLink("the scrape has no video URL for this reel")
+            if reel.media_url_expires_at is not None and reel.media_url_expires_at <= now:
+                raise LinkExpired(
+                    f"CDN link expired at {reel.media_url_expires_at:%Y-%m-%d %H:%M} UTC; "
+                    "the next scrape refreshes it"
+                )
+            return _with_retries(reel, reel.media_url, "cdn", client, store, settings, now, run_id, tries)
+        except (LinkExpired, MediaGone, _NoLink) as cdn_error:
+            if not fallbacks:
+                raise
+            return _via_fallbacks(reel, cdn_error, fallbacks, client, store, settings, now, run_id, tries)
     except DownloadError as exc:
-        return MediaFile(reel.post_id, exc.status, url, error=str(exc), attempts=attempts, run_id=run_id)
+        return MediaFile(
+            reel.post_id, exc.status, reel.media_url, error=str(exc), attempts=tries[0], run_id=run_id
+        )
+
+
+def _via_fallbacks(
+    reel: Reel,
+    cdn_error: DownloadError,
+    fallbacks: Sequence[Fallback],
+    client: httpx.Client,
+    store: MediaStore,
+    settings: DownloadSettings,
+    now: datetime,
+    run_id: str,
+    tries: list[int],
+) -> MediaFile:
+    """The first fallback's good file; else FetchFailed if any failed transiently, else the CDN's error."""
+    errors: list[DownloadError] = []
+    for fallback in fallbacks:
+        tries[0] += 1
+        try:
+            with store.staging() as workdir:
+                found = fallback.locate(reel, workdir)
+                if found.url:
+                    return _with_retries(
+                        reel, found.url, fallback.name, client, store, settings, now, run_id, tries
+                    )
+                assert found.path is not None
+                probe = _validate_file(found.path, settings)
+                sha, path = store.adopt(found.path)
+                return _ok(reel, sha, path, probe, fallback.name, tries[0], now, run_id)
+        except DownloadError as exc:
+            errors.append(exc)
+    message = f"{cdn_error}; " + "; ".join(
+        e if str(e).startswith(f.name) else f"{f.name}: {e}"
+        for f, e in zip(fallbacks, map(str, errors), strict=True)
+    )
+    if any(isinstance(e, FetchFailed) for e in errors):
+        raise FetchFailed(message)
+    raise type(cdn_error)(message)
+
+
+def _with_retries(
+    reel: Reel,
+    url: str,
+    source: str,
+    client: httpx.Client,
+    store: MediaStore,
+    settings: DownloadSettings,
+    now: datetime,
+    run_id: str,
+    tries: list[int],
+) -> MediaFile:
+    attempt = 0
+    while True:
+        attempt += 1
+        tries[0] += 1
+        try:
+            return _fetch(reel, url, source, client, store, settings, now, run_id, tries[0])
+        except FetchFailed as exc:
+            if attempt > settings.retries:
+                raise
+            delay = settings.backoff_s * 2 ** (attempt - 1) * (0.5 + random.random())
+            time.sleep(min(max(delay, exc.retry_after or 0.0), settings.max_backoff_s))
 
 
 def _fetch(
     reel: Reel,
     url: str,
+    source: str,
     client: httpx.Client,
     store: MediaStore,
     settings: DownloadSettings,
@@ -89,6 +171,7 @@ def _fetch(
     run_id: str,
     attempts: int,
 ) -> MediaFile:
+    deadline = time.monotonic() + settings.deadline_s
     for _ in range(_MAX_REDIRECTS + 1):
         check_url(url, settings)
         try:
@@ -107,6 +190,8 @@ def _fetch(
                         part.write(chunk)
                         if part.bytes > settings.max_bytes:
                             raise InvalidMedia(f"video is larger than the {settings.max_bytes:,}-byte cap")
+                        if time.monotonic() > deadline:
+                            raise FetchFailed(f"download took longer than {settings.deadline_s:g} s; cut off")
                     declared = response.headers.get("content-length")
                     if declared is not None and declared.isdigit() and int(declared) != part.bytes:
                         raise FetchFailed(f"body truncated: got {part.bytes:,} of {int(declared):,} bytes")
@@ -115,27 +200,51 @@ def _fetch(
                     sha, path = part.commit()
         except httpx.TransportError as exc:
             raise FetchFailed(f"{type(exc).__name__}: {exc}") from exc
-        return MediaFile(
-            reel.post_id,
-            "ok",
-            reel.media_url,
-            sha256=sha,
-            path=str(path),
-            bytes=path.stat().st_size,
-            duration_s=probe.duration_s,
-            has_audio=probe.has_audio,
-            source_used="cdn",
-            attempts=attempts,
-            downloaded_at=now,
-            run_id=run_id,
-        )
+        return _ok(reel, sha, path, probe, source, attempts, now, run_id)
     raise DownloadRefused(f"more than {_MAX_REDIRECTS} redirects")
+
+
+def _ok(
+    reel: Reel,
+    sha: str,
+    path: Path,
+    probe: VideoProbe,
+    source: str,
+    attempts: int,
+    now: datetime,
+    run_id: str,
+) -> MediaFile:
+    return MediaFile(
+        reel.post_id,
+        "ok",
+        reel.media_url,
+        sha256=sha,
+        path=str(path),
+        bytes=path.stat().st_size,
+        duration_s=probe.duration_s,
+        has_audio=probe.has_audio,
+        source_used=source,
+        attempts=attempts,
+        downloaded_at=now,
+        run_id=run_id,
+    )
+
+
+def _validate_file(path: Path, settings: DownloadSettings) -> VideoProbe:
+    """The probe of a file a fallback wrote, after the same checks a CDN download gets."""
+    size = path.stat().st_size
+    if size > settings.max_bytes:
+        raise InvalidMedia(f"video is {size:,} bytes, over the {settings.max_bytes:,}-byte cap")
+    with path.open("rb") as fh:
+        if not looks_like_mp4(fh.read(MP4_SNIFF_BYTES)):
+            raise InvalidMedia("the fallback's file is not an MP4 file")
+    return probe_video(path)
 
 
 def _check_response(response: httpx.Response, settings: DownloadSettings) -> None:
     status = response.status_code
     if status == 429 or status >= 500:
-        raise FetchFailed(f"HTTP {status} from the CDN")
+        raise _retry_later(f"HTTP {status} from the CDN", response)
     if status != 200:
         body = response.read()[:200].decode("utf-8", "replace")
         if status == 403 and "expired" in body.lower():
@@ -147,3 +256,19 @@ def _check_response(response: httpx.Response, settings: DownloadSettings) -> Non
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > settings.max_bytes:
         raise InvalidMedia(f"video is {int(declared):,} bytes, over the {settings.max_bytes:,}-byte cap")
+
+
+def _retry_later(message: str, response: httpx.Response) -> FetchFailed:
+    """FetchFailed carrying the server's Retry-After (seconds or an HTTP date), when it gave one."""
+    error = FetchFailed(message)
+    value = response.headers.get("retry-after", "").strip()
+    seconds: float | None = None
+    if value.isdigit():
+        seconds = float(value)
+    elif value:
+        try:
+            seconds = max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            seconds = None
+    error.retry_after = seconds
+    return error

@@ -65,6 +65,7 @@ class MediaGone(DownloadError, Permanent):
 
 class FetchFailed(DownloadError, Transient):
     status = "failed"
+    retry_after: float | None = None  # seconds the server asked us to wait (Retry-After), when it did
 
 
 class AnalysisError(ReelsError):

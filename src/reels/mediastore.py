@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,6 +38,29 @@ class MediaStore:
         finally:
             writer.close()
             Path(name).unlink(missing_ok=True)
+
+    @contextmanager
+    def staging(self) -> Iterator[Path]:
+        """A temporary folder beside the store for a tool that writes files itself (yt-dlp); removed after."""
+        staging = self.root / ".partial"
+        staging.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(dir=staging, suffix=".dir"))
+        try:
+            yield folder
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def adopt(self, path: Path) -> tuple[str, Path]:
+        """Move a finished file (on the store's file system) to its content address; (sha256, path)."""
+        digest = hashlib.sha256()
+        with path.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+        sha = digest.hexdigest()
+        final = self.path_for(sha)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, final)
+        return sha, final
 
 
 class HashingWriter:
