@@ -107,6 +107,7 @@ class AnalysisRow:
     sha256: str
     status: str  # ok | failed
     error: str | None
+    note: str | None  # why a fallback analyzer or model answered instead of the one asked
     fields: dict[str, Any]  # the VideoAnalysis fields; empty when failed
     raw_json: str | None
     input_tokens: int | None

@@ -30,6 +30,11 @@ class Analyzed:
     input_tokens: int | None = None
     output_tokens: int | None = None
     cost_usd: float | None = None
+    # What produced it, when that is not the analyzer that was asked (a fallback model or analyzer), and why.
+    analyzer: str | None = None
+    model: str | None = None
+    prompt_version: str | None = None
+    note: str | None = None
 
 
 class Analyzer(Protocol):
@@ -42,4 +47,13 @@ class Analyzer(Protocol):
         ...
 
 
-__all__ = ["PROMPT_VERSION", "Analyzed", "Analyzer", "ReelContext", "VideoAnalysis"]
+def done_keys(analyzer: Analyzer) -> frozenset[tuple[str, str, str]]:
+    """The (analyzer, model, prompt_version) keys of `analyses` rows that count as done for `analyzer`:
+    its own, or all of them for an analyzer that answers through several models (`covers`)."""
+    covers = getattr(analyzer, "covers", None)
+    if covers is not None:
+        return frozenset(covers)
+    return frozenset({(analyzer.name, analyzer.model, analyzer.prompt_version)})
+
+
+__all__ = ["PROMPT_VERSION", "Analyzed", "Analyzer", "ReelContext", "VideoAnalysis", "done_keys"]
