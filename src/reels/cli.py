@@ -23,6 +23,7 @@ from reels.errors import ConfigError, ReelsError
 from reels.mediastore import MediaStore
 from reels.records import StageCounts
 from reels.runs import RunLog, new_run_id, tracked_run
+from reels.sources.apify import normalise_accounts, read_accounts, write_accounts
 from reels.status import lake_status
 
 
@@ -114,7 +115,7 @@ def command(name: str, *, uses_source: bool = False, uses_analyzer: bool = False
             with _user_errors():
                 s = _session(**options)
                 source = analyzer = None
-                if uses_source:
+                if uses_source and not options.get("ads_path"):
                     source, note = components.source_choice(s.settings, s.secrets)
                     s.notes += [note] if note else []
                 if uses_analyzer:
@@ -154,17 +155,26 @@ def cli() -> None:
     what wins. With no credentials it runs on the bundled sample with the local analyzer."""
 
 
+_dataset_option = click.option(
+    "--dataset-id",
+    help="Read this finished Apify run's dataset instead of starting (and paying for) a new run.",
+)
+
+
 @cli.command("run")
 @common_options
+@_dataset_option
 @command("run", uses_source=True, uses_analyzer=True)
-def run_cmd(s: Session, log: RunLog, source: str, analyzer: str, **_: Any) -> None:
+def run_cmd(s: Session, log: RunLog, source: str, analyzer: str, dataset_id: str | None, **_: Any) -> None:
     """Run the whole pipeline: ingest → label → download → analyze → insights → report."""
-    the_source = components.build_source(source, s.settings, s.secrets)
+    the_source = components.build_source(
+        source, s.settings, s.secrets, store=s.job.store, dataset_id=dataset_id
+    )
     the_analyzer = components.build_analyzer(analyzer, s.settings, s.secrets)
     _echo_stage(log, pipeline.ingest(s.job, the_source))
     _echo_stage(log, pipeline.label(s.job))
     with components.http_client(s.settings) as client:
-        _echo_stage(log, pipeline.download(s.job, client))
+        _echo_stage(log, pipeline.download(s.job, client, components.build_fallbacks(s.settings, s.secrets)))
     _echo_stage(log, pipeline.analyze(s.job, the_analyzer))
     _echo_stage(log, pipeline.insights(s.job))
     _echo_totals(s, log)
@@ -189,10 +199,23 @@ def _echo_totals(s: Session, log: RunLog) -> None:
 
 @cli.command("ingest")
 @common_options
+@_dataset_option
+@click.option(
+    "--ads", "ads_path", type=click.Path(path_type=Path), help="Read an ad-level export (CSV/XLSX) instead."
+)
 @command("ingest", uses_source=True)
-def ingest_cmd(s: Session, log: RunLog, source: str, **_: Any) -> None:
-    """Read reel items from the source into reels, reel_snapshots and quarantine."""
-    _echo_stage(log, pipeline.ingest(s.job, components.build_source(source, s.settings, s.secrets)))
+def ingest_cmd(
+    s: Session, log: RunLog, source: str, dataset_id: str | None, ads_path: Path | None, **_: Any
+) -> None:
+    """Read reel items from the source into reels, reel_snapshots and quarantine (or, with --ads, an ad export
+    into ads)."""
+    if ads_path is not None:
+        _echo_stage(log, pipeline.ingest_ads(s.job, ads_path))
+        return
+    the_source = components.build_source(
+        source, s.settings, s.secrets, store=s.job.store, dataset_id=dataset_id
+    )
+    _echo_stage(log, pipeline.ingest(s.job, the_source))
 
 
 @cli.command("label")
@@ -209,17 +232,25 @@ def label_cmd(s: Session, log: RunLog, **_: Any) -> None:
 def download_cmd(s: Session, log: RunLog, **_: Any) -> None:
     """Download the videos not stored yet."""
     with components.http_client(s.settings) as client:
-        _echo_stage(log, pipeline.download(s.job, client))
+        _echo_stage(log, pipeline.download(s.job, client, components.build_fallbacks(s.settings, s.secrets)))
 
 
 @cli.command("analyze")
 @common_options
 @click.option("--retry-failed", is_flag=True, help="Analyze again the videos whose analysis failed.")
+@click.option(
+    "--redo",
+    type=click.Choice(["local"]),
+    multiple=True,
+    help="Analyze again what this analyzer did (e.g. the reels the local backup did while Gemini was down).",
+)
 @command("analyze", uses_analyzer=True)
-def analyze_cmd(s: Session, log: RunLog, analyzer: str, retry_failed: bool, **_: Any) -> None:
+def analyze_cmd(
+    s: Session, log: RunLog, analyzer: str, retry_failed: bool, redo: tuple[str, ...], **_: Any
+) -> None:
     """Analyze the stored videos that have no analysis yet."""
     the_analyzer = components.build_analyzer(analyzer, s.settings, s.secrets)
-    _echo_stage(log, pipeline.analyze(s.job, the_analyzer, retry_failed=retry_failed))
+    _echo_stage(log, pipeline.analyze(s.job, the_analyzer, retry_failed=retry_failed, redo=frozenset(redo)))
 
 
 @cli.command("insights")
@@ -263,6 +294,54 @@ def status_cmd(**options: Any) -> None:
         click.echo(f"  {r['run_id']}  {r['command']:<9} {r['status']:<8} {took:>7}  {r['error'] or ''}")
     if not st.runs:
         click.echo("  none yet: try `reels run`")
+
+
+@cli.group("accounts", invoke_without_command=True)
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help="TOML settings file.")
+@click.pass_context
+def accounts_cmd(ctx: click.Context, config_path: Path | None) -> None:
+    """The tracked accounts: list them (default), add or remove. Kept in [apify] accounts_file."""
+    with _user_errors():
+        ctx.obj = config.load(config_path)
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(accounts_list)
+
+
+@accounts_cmd.command("list")
+@click.pass_obj
+def accounts_list(settings: config.Settings) -> None:
+    """List the tracked accounts."""
+    with _user_errors():
+        accounts = components.tracked_accounts(settings)
+    for name in accounts:
+        click.echo(name)
+    click.echo(f"{len(accounts)} account(s) tracked ({settings.apify.accounts_file}).", err=True)
+
+
+@accounts_cmd.command("add")
+@click.argument("names", nargs=-1, required=True)
+@click.pass_obj
+def accounts_add(settings: config.Settings, names: tuple[str, ...]) -> None:
+    """Track more accounts (usernames, @names or profile URLs)."""
+    _edit_accounts(settings, lambda current: [*current, *normalise_accounts(names)])
+
+
+@accounts_cmd.command("remove")
+@click.argument("names", nargs=-1, required=True)
+@click.pass_obj
+def accounts_remove(settings: config.Settings, names: tuple[str, ...]) -> None:
+    """Stop tracking accounts."""
+    gone = set(normalise_accounts(names))
+    _edit_accounts(settings, lambda current: [a for a in current if a not in gone])
+
+
+def _edit_accounts(settings: config.Settings, change: Callable[[list[str]], list[str]]) -> None:
+    path = settings.apify.accounts_file
+    with _user_errors():
+        current = read_accounts(path) if path.is_file() else []
+        updated = list(dict.fromkeys(change(current)))
+        write_accounts(path, updated)
+    click.echo(f"{len(updated)} account(s) in {path}.")
 
 
 def main() -> None:

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from reels.analysis import Analyzer
+from reels.analysis.fallback import FallbackAnalyzer
+from reels.analysis.gemini import GeminiAnalyzer
 from reels.analysis.local import LocalAnalyzer
 from reels.config import Secrets, Settings
 from reels.errors import ConfigError
+from reels.fallbacks import Fallback
+from reels.fallbacks import build_fallbacks as make_fallbacks
+from reels.nettransport import download_client
 from reels.sources import ReelSource
+from reels.sources.apify import ApifySource, normalise_accounts, read_accounts
 from reels.sources.file import FileSource
 from reels.sources.sample import SAMPLE_HOST, SampleMediaTransport, SampleSource
 from reels.storage import Store
 from reels.storage.delta import DeltaStore
+from reels.storage.tables import REELS
 
 
 def source_choice(settings: Settings, secrets: Secrets) -> tuple[str, str | None]:
@@ -31,7 +39,9 @@ def source_choice(settings: Settings, secrets: Secrets) -> tuple[str, str | None
     )
 
 
-def build_source(choice: str, settings: Settings, secrets: Secrets) -> ReelSource:
+def build_source(
+    choice: str, settings: Settings, secrets: Secrets, *, store: Store, dataset_id: str | None = None
+) -> ReelSource:
     if choice == "sample":
         return SampleSource()
     if choice == "apify":
@@ -39,9 +49,14 @@ def build_source(choice: str, settings: Settings, secrets: Secrets) -> ReelSourc
             raise ConfigError(
                 "--source apify needs APIFY_TOKEN in the environment or .env; set it or use sample."
             )
-        raise ConfigError(
-            "The Apify source is not available in this version yet; use --source sample or a file."
-        )
+        accounts = tracked_accounts(settings)
+        if not accounts and dataset_id is None:
+            raise ConfigError(
+                f"No accounts to scrape: add some with `reels accounts add NAME`, in [apify] accounts, "
+                f"or in {settings.apify.accounts_file}."
+            )
+        newer_than = scrape_cutoff(store.read(REELS).to_pylist(), accounts, settings.apify.lookback_days)
+        return ApifySource(settings.apify, secrets.apify_token, accounts, newer_than, dataset_id)
     if not Path(choice).is_file():
         raise ConfigError(f"--source {choice}: no such file; use sample, apify or a JSON/JSONL/CSV file.")
     scraped_at = None
@@ -55,6 +70,26 @@ def build_source(choice: str, settings: Settings, secrets: Secrets) -> ReelSourc
     return FileSource(Path(choice), scraped_at)
 
 
+def tracked_accounts(settings: Settings) -> list[str]:
+    """The accounts in [apify] accounts, then those in the accounts file, without repeats."""
+    path = settings.apify.accounts_file
+    from_file = read_accounts(path) if path.is_file() else []
+    return list(dict.fromkeys([*normalise_accounts(settings.apify.accounts), *from_file]))
+
+
+def scrape_cutoff(reels: list[dict[str, Any]], accounts: list[str], lookback_days: int) -> datetime | None:
+    """Ask the actor only for reels newer than this: the least recent of the accounts' newest stored reels,
+    minus the look-back that refreshes recent reels' metrics. None (everything) while an account is new."""
+    newest: dict[str, datetime] = {}
+    for reel in reels:
+        if reel["source"].startswith("apify"):
+            user = reel["username"]
+            newest[user] = max(newest.get(user, reel["posted_at"]), reel["posted_at"])
+    if not accounts or any(a not in newest for a in accounts):
+        return None
+    return min(newest[a] for a in accounts) - timedelta(days=lookback_days)
+
+
 def analyzer_choice(settings: Settings, secrets: Secrets) -> tuple[str, str | None]:
     choice = settings.analyze.analyzer
     if choice != "auto":
@@ -65,13 +100,15 @@ def analyzer_choice(settings: Settings, secrets: Secrets) -> tuple[str, str | No
 
 
 def build_analyzer(choice: str, settings: Settings, secrets: Secrets) -> Analyzer:
+    """The local analyzer, or Gemini with the local analyzer as its circuit-broken backup."""
     if choice == "local":
         return LocalAnalyzer()
     if not secrets.gemini_api_key:
         raise ConfigError(
             "--analyzer gemini needs GEMINI_API_KEY in the environment or .env; set it or use local."
         )
-    raise ConfigError("The Gemini analyzer is not available in this version yet; use --analyzer local.")
+    gemini = GeminiAnalyzer.from_settings(settings.gemini, secrets.gemini_api_key)
+    return FallbackAnalyzer(gemini, LocalAnalyzer(), threshold=settings.gemini.breaker_threshold)
 
 
 def build_store(settings: Settings) -> Store:
@@ -79,12 +116,11 @@ def build_store(settings: Settings) -> Store:
 
 
 def http_client(settings: Settings) -> httpx.Client:
-    """One shared client for all downloads. The sample's fictional CDN host is served from the package."""
-    d = settings.download
-    return httpx.Client(
-        timeout=httpx.Timeout(d.timeout_s),
-        limits=httpx.Limits(max_connections=d.concurrency, max_keepalive_connections=d.concurrency),
-        follow_redirects=False,  # redirects are followed by hand, re-checking each hop against the policy
-        mounts={f"https://{SAMPLE_HOST}": SampleMediaTransport()},
-        headers={"user-agent": "reels-etl/0.1"},
-    )
+    """One shared download client: every connection to a checked address; the sample's fictional CDN host
+    is served from the package."""
+    return download_client(settings.download, mounts={f"https://{SAMPLE_HOST}": SampleMediaTransport()})
+
+
+def build_fallbacks(settings: Settings, secrets: Secrets) -> list[Fallback]:
+    """The fallback downloaders whose credentials are set; built once per run (they remember rate limits)."""
+    return make_fallbacks(settings.download, secrets.instagram_session_file, secrets.instagram_cookies_file)

@@ -7,6 +7,7 @@ read only from the environment (and a `.env` file), and never printed.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import tomllib
 import types
@@ -75,16 +76,48 @@ class ApifySettings:
 
 @dataclass(frozen=True)
 class LabelSettings:
-    method: str = "median_ratio"
+    """Virality rule and its thresholds (virality.md §3); `reels.example.toml` says what each one does."""
+
+    method: str = "median_ratio"  # or the legacy rules, to compare with: mean_last_50 | top_percent
     ratio_min: float = 3.0
+    z_min: float = 2.0
     min_views: int = 1000
-    min_baseline: int = 3
+    min_age_days: float = 7.0
+    baseline_reels: int = 30
+    lookback_days: float = 180.0
+    min_baseline: int = 8
     mad_floor: float = 0.25
+    shrink_k: float = 5.0
+    min_pooled: int = 5
+    max_score_age_days: float = 35.0
+    tier_strong: float = 5.0
+    tier_breakout: float = 10.0
+    legacy_last_n: int = 50
+    top_percent: float = 20.0
 
     def __post_init__(self) -> None:
-        if self.method not in ("median_ratio",):
-            raise ConfigError(f"[label] method must be one of: median_ratio; got {self.method!r}.")
-        _positive("label", ratio_min=self.ratio_min, min_baseline=self.min_baseline, mad_floor=self.mad_floor)
+        methods = ("median_ratio", "mean_last_50", "top_percent")
+        if self.method not in methods:
+            raise ConfigError(f"[label] method must be one of: {', '.join(methods)}; got {self.method!r}.")
+        _positive(
+            "label",
+            ratio_min=self.ratio_min,
+            baseline_reels=self.baseline_reels,
+            lookback_days=self.lookback_days,
+            min_baseline=self.min_baseline,
+            mad_floor=self.mad_floor,
+            shrink_k=self.shrink_k,
+            min_pooled=self.min_pooled,
+            max_score_age_days=self.max_score_age_days,
+            legacy_last_n=self.legacy_last_n,
+            top_percent=self.top_percent,
+        )
+        if self.min_views < 0 or self.min_age_days < 0 or self.z_min < 0:
+            raise ConfigError("[label] min_views, min_age_days and z_min must not be negative.")
+        if not self.ratio_min <= self.tier_strong <= self.tier_breakout:
+            raise ConfigError("[label] tiers must rise: ratio_min ≤ tier_strong ≤ tier_breakout.")
+        if self.top_percent > 100:
+            raise ConfigError(f"[label] top_percent must be at most 100, got {self.top_percent}.")
 
 
 @dataclass(frozen=True)
@@ -93,25 +126,114 @@ class DownloadSettings:
     allow_http: bool = False
     concurrency: int = 8
     max_bytes: int = 200_000_000
-    timeout_s: float = 30.0
+    timeout_s: float = 30.0  # connect, and between two reads
+    deadline_s: float = 600.0  # one attempt at one video, start to end (a trickling body is cut off)
     retries: int = 3
+    backoff_s: float = 0.5  # first retry delay; doubles per attempt, with jitter
+    max_backoff_s: float = 8.0  # no retry waits longer, even when the server's Retry-After asks for more
+    # Fallback downloaders, tried in this order when the CDN link is expired or gone; each is used only
+    # when its credential is set (INSTAGRAM_SESSION_FILE, INSTAGRAM_COOKIES_FILE). () turns them off.
+    fallbacks: tuple[str, ...] = ("instaloader", "yt-dlp")
 
     def __post_init__(self) -> None:
         _positive(
-            "download", concurrency=self.concurrency, max_bytes=self.max_bytes, timeout_s=self.timeout_s
+            "download",
+            concurrency=self.concurrency,
+            max_bytes=self.max_bytes,
+            timeout_s=self.timeout_s,
+            deadline_s=self.deadline_s,
         )
         if not self.allowed_hosts:
             raise ConfigError("[download] allowed_hosts must list at least one host suffix.")
+        if self.retries < 0 or self.backoff_s < 0 or self.max_backoff_s < 0:
+            raise ConfigError("[download] retries, backoff_s and max_backoff_s must not be negative.")
+        unknown = [f for f in self.fallbacks if f not in ("instaloader", "yt-dlp")]
+        if unknown or len(set(self.fallbacks)) != len(self.fallbacks):
+            raise ConfigError(
+                "[download] fallbacks must list instaloader and/or yt-dlp, each at most once; "
+                f"got {list(self.fallbacks)}."
+            )
 
 
 @dataclass(frozen=True)
 class GeminiSettings:
-    base_url: str | None = None
-    model: str = "gemini-3-flash"
-    concurrency: int = 4
+    base_url: str | None = None  # None: the SDK's own endpoint
+    api_version: str = "v1beta"  # google-genai 3.x defaults to v1; v1beta has every feature
+    model: str = "gemini-3.8-flash"
+    fallback_models: tuple[str, ...] = ("gemini-3.5-flash-lite",)  # tried in order after repeated 503s
+    concurrency: int = 8  # calls in flight
+    requests_per_minute: int = 300  # client-side limits (0: none); set them to the project's quota
+    tokens_per_minute: int = 1_000_000
+    timeout_s: float = 120.0  # every HTTP call
+    inline_max_bytes: int = 20_000_000  # larger videos go through the Files API
+    upload_timeout_s: float = 300.0  # an upload must be ACTIVE within this
+    poll_interval_s: float = 2.0
+    media_resolution: str = "low"  # low | medium | high
+    fps: float = 1.0
+    thinking_level: str = "low"  # minimal | low | medium | high
+    max_output_tokens: int = 4096
+    max_retries: int = 4  # extra attempts on 429/5xx/timeouts
+    retry_initial_s: float = 2.0
+    retry_max_s: float = 60.0
+    model_switch_after: int = 3  # consecutive 503s/timeouts on a model before the next fallback model
+    breaker_threshold: int = 5  # consecutive failed reels before the local analyzer takes over
+    # USD per 1M tokens: "model=input/output". A model without a price records no cost.
+    prices: tuple[str, ...] = ("gemini-3.8-flash=0.75/3.75", "gemini-3.5-flash-lite=0.30/2.50")
 
     def __post_init__(self) -> None:
-        _positive("gemini", concurrency=self.concurrency)
+        _positive(
+            "gemini",
+            concurrency=self.concurrency,
+            timeout_s=self.timeout_s,
+            inline_max_bytes=self.inline_max_bytes,
+            upload_timeout_s=self.upload_timeout_s,
+            poll_interval_s=self.poll_interval_s,
+            fps=self.fps,
+            max_output_tokens=self.max_output_tokens,
+            model_switch_after=self.model_switch_after,
+            breaker_threshold=self.breaker_threshold,
+        )
+        negative = [
+            k
+            for k in (
+                "requests_per_minute",
+                "tokens_per_minute",
+                "max_retries",
+                "retry_initial_s",
+                "retry_max_s",
+            )
+            if getattr(self, k) < 0
+        ]
+        if negative:
+            raise ConfigError(f"[gemini] {negative[0]} must not be negative.")
+        if self.fps > 24:
+            raise ConfigError(f"[gemini] fps must be at most 24, got {self.fps}.")
+        if self.media_resolution not in ("low", "medium", "high"):
+            raise ConfigError(
+                f"[gemini] media_resolution must be low, medium or high; got {self.media_resolution!r}."
+            )
+        if self.thinking_level not in ("minimal", "low", "medium", "high"):
+            raise ConfigError(
+                f"[gemini] thinking_level must be minimal, low, medium or high; got {self.thinking_level!r}."
+            )
+        if not self.model:
+            raise ConfigError("[gemini] model must name a Gemini model, e.g. gemini-3.8-flash.")
+        self.price_table()  # validates the prices now, not at the first call
+
+    def price_table(self) -> dict[str, tuple[float, float]]:
+        """{model: (input, output) USD per 1M tokens}, parsed from `prices`."""
+        table = {}
+        for entry in self.prices:
+            model, _, pair = entry.partition("=")
+            inp, _, out = pair.partition("/")
+            try:
+                table[model.strip()] = (float(inp), float(out))
+            except ValueError:
+                raise ConfigError(
+                    f'[gemini] prices entry {entry!r} must look like "gemini-3.8-flash=0.75/3.75" '
+                    "(USD per 1M input/output tokens)."
+                ) from None
+        return table
 
 
 @dataclass(frozen=True)
@@ -139,6 +261,20 @@ class InsightsSettings:
 
 
 @dataclass(frozen=True)
+class AdsSettings:
+    # Our field → the export's header, for exports whose headers `reels.ads.AD_COLUMNS` does not know.
+    columns: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from reels.ads import AD_COLUMNS  # the field names live beside the parser
+
+        unknown = sorted(set(self.columns) - set(AD_COLUMNS))
+        if unknown:
+            known = ", ".join(AD_COLUMNS)
+            raise ConfigError(f"[ads] columns: unknown field {unknown[0]!r}; fields: {known}.")
+
+
+@dataclass(frozen=True)
 class Settings:
     paths: PathSettings = field(default_factory=PathSettings)
     source: SourceSettings = field(default_factory=SourceSettings)
@@ -148,6 +284,7 @@ class Settings:
     analyze: AnalyzeSettings = field(default_factory=AnalyzeSettings)
     gemini: GeminiSettings = field(default_factory=GeminiSettings)
     insights: InsightsSettings = field(default_factory=InsightsSettings)
+    ads: AdsSettings = field(default_factory=AdsSettings)
 
 
 @dataclass(frozen=True)
@@ -247,6 +384,15 @@ def _coerce(value: Any, hint: Any, name: str, where: str) -> Any:
         (hint,) = [a for a in get_args(hint) if a is not type(None)]
         origin = get_origin(hint)
     bad = ConfigError(f"{name} (from {where}) must be {_describe(hint)}, got {value!r}.")
+    if origin is dict:
+        if isinstance(value, str):  # from the environment: a JSON object
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                raise bad from None
+        if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
+            raise bad
+        return dict(value)
     if origin is tuple:
         items = [s.strip() for s in value.split(",") if s.strip()] if isinstance(value, str) else value
         if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
@@ -278,6 +424,8 @@ def _coerce(value: Any, hint: Any, name: str, where: str) -> Any:
 
 
 def _describe(hint: Any) -> str:
+    if get_origin(hint) is dict:
+        return "a table of strings (a JSON object in the environment)"
     if get_origin(hint) is tuple:
         return "a list of strings (comma-separated in the environment)"
     return {bool: "true or false", int: "a whole number", float: "a number", Path: "a path"}.get(

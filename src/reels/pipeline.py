@@ -18,20 +18,24 @@ from typing import Any
 
 import httpx
 
+from reels import ads as ads_mod
 from reels import insights as insights_mod
-from reels.analysis import Analyzer, ReelContext
+from reels.analysis import Analyzer, ReelContext, done_keys
 from reels.analysis.schema import COMPARABLE_FEATURES
 from reels.config import Settings
 from reels.download import download_media
 from reels.errors import AnalysisError, InvalidMedia
+from reels.fallbacks import Fallback
 from reels.ingest import parse_items
 from reels.mediastore import MediaStore
 from reels.records import AnalysisRow, MediaFile, Reel, StageCounts, as_row
 from reels.report import ReportData, render_report
+from reels.scoring import Post, ViralityRule
 from reels.sources import ReelSource
 from reels.status import lake_status
 from reels.storage import Store
 from reels.storage.tables import (
+    ADS,
     ANALYSES,
     INSIGHTS,
     LABEL_FIELDS,
@@ -85,6 +89,8 @@ def ingest(job: Job, source: ReelSource) -> StageCounts:
             scrape.items, source=scrape.source, scraped_at=scrape.scraped_at, run_id=job.run_id
         )
         counts.add("items", batch.items)
+        counts.add("cost_usd_micros", round((scrape.cost_usd or 0.0) * 1e6))
+        counts.add("reels", len(batch.reels))
         counts.add("quarantined", len(batch.quarantine))
         errors.update(batch.errors_by_input)
         rows = []
@@ -106,17 +112,61 @@ def ingest(job: Job, source: ReelSource) -> StageCounts:
     return counts
 
 
-def label(job: Job) -> StageCounts:
-    """Recompute every reel's virality label from the stored metrics."""
-    counts = StageCounts("label")
-    rows = job.rows(REELS)
-    reels = [Reel(**{c: r[c] for c in _REEL_COLUMNS}) for r in rows]
-    updates = []
-    for row, verdict in zip(rows, rule_for(job.settings.label).labels(reels), strict=True):
-        counts.add(verdict.virality_label)
-        updates.append(row | {c: getattr(verdict, c) for c in _LABEL_COLUMNS})
-    counts.add("changed", job.merge(REELS, updates)[1])
+def ingest_ads(job: Job, path: Path) -> StageCounts:
+    """Read an ad-level export (CSV/XLSX) into `ads`; unusable rows go to quarantine."""
+    counts = StageCounts("ingest_ads")
+    rows = ads_mod.read_export(path)
+    batch = ads_mod.parse_ads(
+        rows, source=f"ads:{path.name}", seen_at=job.now, run_id=job.run_id, columns=job.settings.ads.columns
+    )
+    stored = {a["ad_id"]: a for a in job.rows(ADS)}
+    label_columns = ("engagement_rate", "virality_label", "virality_method")
+    merged = [ad | {c: stored.get(ad["ad_id"], {}).get(c) for c in label_columns} for ad in batch.ads]
+    new, updated = job.merge(ADS, merged)
+    counts.add("rows", len(rows))
+    counts.add("new_ads", new)
+    counts.add("updated_ads", updated)
+    counts.add("quarantined", len(batch.quarantine))
+    job.merge(QUARANTINE, [as_row(q) for q in batch.quarantine])
     return counts
+
+
+def label(job: Job) -> StageCounts:
+    """Recompute every reel's virality label from `reels` and the snapshots, all history, every run.
+
+    So a pending reel becomes viral or not as later scrapes see it older, and changed thresholds relabel
+    everything.
+    """
+    counts = StageCounts("label")
+    rule = rule_for(job.settings.label)
+    reels = job.store.read(REELS)
+    verdicts = rule.table_labels(reels, job.store.read(REEL_SNAPSHOTS))
+    updates = []
+    for row, verdict in zip(reels.to_pylist(), verdicts, strict=True):
+        counts.add(verdict.virality_label)
+        updates.append(row | {c: getattr(verdict, c, None) for c in _LABEL_COLUMNS})
+    counts.add("changed", job.merge(REELS, updates)[1])
+    ads = job.rows(ADS)
+    if ads:
+        for name in _label_ads(job, rule, ads):
+            counts.add(f"ads_{name}")
+    return counts
+
+
+def _label_ads(job: Job, rule: ViralityRule, ads: list[dict[str, Any]]) -> list[str]:
+    """Label ads against the other ads of the export history (one group: there is no account); returns the
+    labels. Views are plays, else impressions; engagement counts every interaction."""
+    posts = []
+    for ad in ads:
+        views = ad["plays"] if ad["plays"] is not None else ad["impressions"]
+        parts = [ad[c] for c in ("likes", "comments", "shares", "saves") if ad[c] is not None]
+        ad["engagement_rate"] = sum(parts) / views if views and parts else None
+        posts.append(Post("ads", ad["ad_id"], views, ad["started_at"], ad["engagement_rate"]))
+    labels = rule.post_labels(posts)
+    for ad, verdict in zip(ads, labels, strict=True):
+        ad["virality_label"], ad["virality_method"] = verdict.virality_label, verdict.virality_method
+    job.merge(ADS, ads)
+    return [lab.virality_label for lab in labels]
 
 
 def reels_to_download(
@@ -139,8 +189,8 @@ def reels_to_download(
     return todo
 
 
-def download(job: Job, client: httpx.Client) -> StageCounts:
-    """Fetch the videos not yet stored."""
+def download(job: Job, client: httpx.Client, fallbacks: Sequence[Fallback] = ()) -> StageCounts:
+    """Fetch the videos not yet stored; expired or dead links go to the fallbacks, in order."""
     counts = StageCounts("download")
     stored = job.rows(MEDIA)
     for row in stored:
@@ -158,6 +208,7 @@ def download(job: Job, client: httpx.Client) -> StageCounts:
                 settings=job.settings.download,
                 now=job.now,
                 run_id=job.run_id,
+                fallbacks=fallbacks,
             )
             job.merge(MEDIA, [as_row(m) for m in results])
             for result in results:
@@ -166,25 +217,33 @@ def download(job: Job, client: httpx.Client) -> StageCounts:
     return counts
 
 
-def analyze(job: Job, analyzer: Analyzer, *, retry_failed: bool = False) -> StageCounts:
-    """Analyze stored videos with no analysis yet by this analyzer, model and prompt version."""
+def analyze(
+    job: Job, analyzer: Analyzer, *, retry_failed: bool = False, redo: frozenset[str] = frozenset()
+) -> StageCounts:
+    """Analyze stored videos with no analysis yet by this analyzer (any of its models) and prompt version.
+
+    `redo`: analyzer names whose rows do not count as done (`--redo local` re-asks Gemini for the reels the
+    local backup did when Gemini was down).
+    """
     counts = StageCounts("analyze")
-    key = (analyzer.name, analyzer.model, analyzer.prompt_version)
-    existing = [a for a in job.rows(ANALYSES) if (a["analyzer"], a["model"], a["prompt_version"]) == key]
+    keys = {k for k in done_keys(analyzer) if k[0] not in redo}
+    existing = [a for a in job.rows(ANALYSES) if (a["analyzer"], a["model"], a["prompt_version"]) in keys]
     done = {a["post_id"] for a in existing if a["status"] == "ok" or not retry_failed}
     by_sha = {a["sha256"]: a for a in existing if a["status"] == "ok"}
     reels = {r["post_id"]: r for r in job.rows(REELS)}
     todo = [m for m in job.rows(MEDIA) if m["status"] == "ok" and m["post_id"] not in done]
     counts.add("already_analyzed", len(done))
-    results: list[AnalysisRow] = []
+    reused: list[AnalysisRow] = []
     fresh = []
     for media in todo:
         cached = by_sha.get(media["sha256"])
         if cached:  # the same video under another post: reuse, pay nothing
-            results.append(_reuse(cached, media["post_id"], job))
+            reused.append(_reuse(cached, media["post_id"], job))
             counts.add("reused")
         else:
             fresh.append(media)
+    job.merge(ANALYSES, [as_row(a) for a in reused])
+    cost = 0.0
 
     def one(media: dict[str, Any]) -> AnalysisRow:
         return _analyze_one(analyzer, media, reels.get(media["post_id"], {}), job)
@@ -192,17 +251,20 @@ def analyze(job: Job, analyzer: Analyzer, *, retry_failed: bool = False) -> Stag
     with (
         job.progress(f"analyze ({analyzer.name})", len(fresh)) as advance,
         ThreadPoolExecutor(
-            max_workers=job.settings.analyze.concurrency, thread_name_prefix="analyze"
+            max_workers=getattr(analyzer, "concurrency", job.settings.analyze.concurrency),
+            thread_name_prefix="analyze",
         ) as pool,
     ):
         for chunk in _chunks(fresh):
             batch = list(pool.map(one, chunk))
             job.merge(ANALYSES, [as_row(a) for a in batch])
             for row in batch:
-                counts.add("analyzed" if row.status == "ok" else "failed")
+                counts.add("failed" if row.status != "ok" else "analyzed")
+                if row.analyzer != analyzer.name:
+                    counts.add(f"by_{row.analyzer}")
+                cost += row.cost_usd or 0.0
             advance(len(chunk))
-    job.merge(ANALYSES, [as_row(a) for a in results])
-    counts.add("cost_usd_micros", round(sum(a.cost_usd or 0.0 for a in results) * 1e6))
+    counts.add("cost_usd_micros", round(cost * 1e6))
     return counts
 
 
@@ -231,16 +293,23 @@ def _analyze_one(analyzer: Analyzer, media: dict[str, Any], reel: dict[str, Any]
             **base,
             status="failed",
             error=str(exc),
+            note=None,
             fields={},
             raw_json=None,
             input_tokens=None,
             output_tokens=None,
             cost_usd=None,
         )
+    produced_by = dict(
+        analyzer=out.analyzer or analyzer.name,
+        model=out.model or analyzer.model,
+        prompt_version=out.prompt_version or analyzer.prompt_version,
+    )
     return AnalysisRow(
-        **base,
+        **base | produced_by,
         status="ok",
         error=None,
+        note=out.note,
         fields=out.analysis.model_dump(),
         raw_json=out.raw_json or out.analysis.model_dump_json(),
         input_tokens=out.input_tokens,
