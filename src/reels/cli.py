@@ -19,11 +19,11 @@ from typing import Any
 import click
 
 from reels import components, config, pipeline
+from reels.accounts import normalise_accounts, read_accounts, write_accounts
 from reels.errors import ConfigError, ReelsError
 from reels.mediastore import MediaStore
 from reels.records import StageCounts
 from reels.runs import RunLog, new_run_id, tracked_run
-from reels.sources.apify import normalise_accounts, read_accounts, write_accounts
 from reels.status import lake_status
 
 

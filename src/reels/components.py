@@ -8,9 +8,8 @@ from typing import Any
 
 import httpx
 
+from reels.accounts import normalise_accounts, read_accounts
 from reels.analysis import Analyzer
-from reels.analysis.fallback import FallbackAnalyzer
-from reels.analysis.gemini import GeminiAnalyzer
 from reels.analysis.local import LocalAnalyzer
 from reels.config import Secrets, Settings
 from reels.errors import ConfigError
@@ -18,7 +17,6 @@ from reels.fallbacks import Fallback
 from reels.fallbacks import build_fallbacks as make_fallbacks
 from reels.nettransport import download_client
 from reels.sources import ReelSource
-from reels.sources.apify import ApifySource, normalise_accounts, read_accounts
 from reels.sources.file import FileSource
 from reels.sources.sample import SAMPLE_HOST, SampleMediaTransport, SampleSource
 from reels.storage import Store
@@ -55,6 +53,8 @@ def build_source(
                 f"No accounts to scrape: add some with `reels accounts add NAME`, in [apify] accounts, "
                 f"or in {settings.apify.accounts_file}."
             )
+        from reels.sources.apify import ApifySource  # imported when used: the client is slow to import
+
         newer_than = scrape_cutoff(store.read(REELS).to_pylist(), accounts, settings.apify.lookback_days)
         return ApifySource(settings.apify, secrets.apify_token, accounts, newer_than, dataset_id)
     if not Path(choice).is_file():
@@ -107,6 +107,10 @@ def build_analyzer(choice: str, settings: Settings, secrets: Secrets) -> Analyze
         raise ConfigError(
             "--analyzer gemini needs GEMINI_API_KEY in the environment or .env; set it or use local."
         )
+    # Imported when used: the SDK takes a fifth of a second to import, which every other command would pay.
+    from reels.analysis.fallback import FallbackAnalyzer
+    from reels.analysis.gemini import GeminiAnalyzer
+
     gemini = GeminiAnalyzer.from_settings(settings.gemini, secrets.gemini_api_key)
     return FallbackAnalyzer(gemini, LocalAnalyzer(), threshold=settings.gemini.breaker_threshold)
 
