@@ -73,3 +73,10 @@ def test_secrets_from_environment_and_dotenv_never_in_repr(tmp_path: Path) -> No
     assert secrets.apify_token == "from-file"
     assert secrets.gemini_api_key == "key-from-env"  # the environment wins over .env
     assert "key-from-env" not in repr(secrets) and "from-file" not in repr(secrets)
+
+
+def test_ingest_field_overrides_are_checked(tmp_path: Path) -> None:
+    toml = tmp_path / "reels.toml"
+    toml.write_text('[ingest]\nfields = {views = "videoViewCount", bogus = "x"}\n')
+    with pytest.raises(ConfigError, match=r"\[ingest\] fields: unknown column 'bogus'"):
+        config.load(toml, environ={})

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from reels.ingest import link_expiry, parse_items
+from reels.ingest import field_map, link_expiry, parse_items
 from reels.sources.file import read_items
 
 T = datetime(2026, 11, 16, 6, tzinfo=UTC)
@@ -202,3 +202,12 @@ def test_file_formats_give_the_same_reels(tmp_path: Path, suffix: str) -> None:
     assert next(r for r in batch.reels if r.post_id == "OtherCode01").hashtags == ["a", "b"]
     if suffix == ".jsonl":
         assert batch.quarantine[0].reason.startswith("item is not a JSON object")
+
+
+def test_the_field_map_is_data_that_config_can_change() -> None:
+    fields = field_map({"views": "videoViewCount", "username": "owner"})
+    item = reel_item(ownerUsername=DROP, owner="renamed_cat")
+    (reel,) = parse_items([item], source="t", scraped_at=T, run_id="r", fields=fields).reels
+    assert (reel.views, reel.views_field, reel.username) == (301877, "videoViewCount", "renamed_cat")
+    with pytest.raises(ValueError, match="unknown column 'nope'"):
+        field_map({"nope": "x"})

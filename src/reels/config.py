@@ -261,6 +261,21 @@ class InsightsSettings:
 
 
 @dataclass(frozen=True)
+class IngestSettings:
+    # Our column → the raw item fields that feed it, comma-separated, first present wins; overrides
+    # `reels.ingest.REEL_FIELDS` (e.g. views = "videoPlayCount,igPlayCount,videoViewCount").
+    fields: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from reels.ingest import field_map  # the column names live beside the parser
+
+        try:
+            field_map(self.fields)
+        except ValueError as exc:
+            raise ConfigError(f"[ingest] fields: {exc}.") from exc
+
+
+@dataclass(frozen=True)
 class AdsSettings:
     # Our field → the export's header, for exports whose headers `reels.ads.AD_COLUMNS` does not know.
     columns: dict[str, str] = field(default_factory=dict)
@@ -285,6 +300,7 @@ class Settings:
     gemini: GeminiSettings = field(default_factory=GeminiSettings)
     insights: InsightsSettings = field(default_factory=InsightsSettings)
     ads: AdsSettings = field(default_factory=AdsSettings)
+    ingest: IngestSettings = field(default_factory=IngestSettings)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Raw scraper items → typed reels, snapshots and quarantine rows: the one place raw JSON is read.
 
-Which raw field feeds which column is data (`REEL_FIELDS`), not code: renaming a field or adding a fallback
+Which raw field feeds which column is data (`REEL_FIELDS`, overridable by `[ingest] fields`), not code:
+renaming a field or adding a fallback
 is an edit to that table. Every input item ends as exactly one reel or one quarantine row.
 """
 
@@ -63,7 +64,27 @@ def item_hash(item: Any) -> str:
     return hashlib.sha256(json.dumps(item, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def parse_items(items: Iterable[Any], *, source: str, scraped_at: datetime, run_id: str) -> IngestBatch:
+def field_map(overrides: Mapping[str, str] | None = None) -> dict[str, tuple[str, ...]]:
+    """REEL_FIELDS with the `[ingest] fields` overrides: column → comma-separated raw fields, first wins.
+
+    Raises ValueError naming an unknown column.
+    """
+    fields = dict(REEL_FIELDS)
+    for column, names in (overrides or {}).items():
+        if column not in fields:
+            raise ValueError(f"unknown column {column!r}; columns: {', '.join(REEL_FIELDS)}")
+        fields[column] = tuple(n.strip() for n in names.split(",") if n.strip())
+    return fields
+
+
+def parse_items(
+    items: Iterable[Any],
+    *,
+    source: str,
+    scraped_at: datetime,
+    run_id: str,
+    fields: Mapping[str, tuple[str, ...]] = REEL_FIELDS,
+) -> IngestBatch:
     """Map one scrape's raw items; invalid ones, actor error rows and in-scrape duplicates are quarantined."""
     batch = IngestBatch()
     seen: set[str] = set()
@@ -83,7 +104,7 @@ def parse_items(items: Iterable[Any], *, source: str, scraped_at: datetime, run_
             batch.errors_by_input[key] = batch.errors_by_input.get(key, 0) + 1
             continue
         try:
-            reel = parse_reel(item, source=source, scraped_at=scraped_at)
+            reel = parse_reel(item, source=source, scraped_at=scraped_at, fields=fields)
         except Invalid as exc:
             ref = _str_or_none(item.get("shortCode")) if isinstance(item, Mapping) else None
             quarantine("invalid", str(exc), ref)
@@ -109,11 +130,13 @@ def parse_items(items: Iterable[Any], *, source: str, scraped_at: datetime, run_
     return batch
 
 
-def parse_reel(item: Any, *, source: str, scraped_at: datetime) -> Reel:
+def parse_reel(
+    item: Any, *, source: str, scraped_at: datetime, fields: Mapping[str, tuple[str, ...]] = REEL_FIELDS
+) -> Reel:
     """One raw item as a Reel. Raises Invalid with the reason when the item cannot be used."""
     if not isinstance(item, Mapping):
         raise Invalid(f"item is not a JSON object but {type(item).__name__}")
-    get = _Getter(item)
+    get = _Getter(item, fields)
     post_id = get.required_text("post_id")
     if not SHORTCODE.match(post_id):
         raise Invalid(f"shortCode {post_id!r} is not an Instagram shortcode")
@@ -161,13 +184,13 @@ def _str_or_none(value: Any) -> str | None:
 
 
 class _Getter:
-    """Typed access to a raw item through REEL_FIELDS; every type error names the raw field."""
+    """Typed access to a raw item through the field map; every type error names the raw field."""
 
-    def __init__(self, item: Mapping[str, Any]) -> None:
-        self.item = item
+    def __init__(self, item: Mapping[str, Any], fields: Mapping[str, tuple[str, ...]]) -> None:
+        self.item, self.fields = item, fields
 
     def raw(self, column: str) -> tuple[str | None, Any]:
-        for name in REEL_FIELDS[column]:
+        for name in self.fields[column]:
             if self.item.get(name) is not None:
                 return name, self.item[name]
         return None, None
@@ -183,7 +206,7 @@ class _Getter:
     def required_text(self, column: str) -> str:
         value = self.text(column)
         if value is None:
-            raise Invalid(f"missing {REEL_FIELDS[column][0]}")
+            raise Invalid(f"missing {self.fields[column][0]}")
         return value
 
     def count(self, column: str, allow_hidden: bool = False) -> int | None:
@@ -232,7 +255,7 @@ class _Getter:
     def timestamp(self, column: str) -> datetime:
         name, value = self.raw(column)
         if not isinstance(value, str):
-            raise Invalid(f"missing or non-text {REEL_FIELDS[column][0]}: {value!r}")
+            raise Invalid(f"missing or non-text {self.fields[column][0]}: {value!r}")
         try:
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:

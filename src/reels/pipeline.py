@@ -26,7 +26,7 @@ from reels.config import Settings
 from reels.download import download_media
 from reels.errors import AnalysisError, InvalidMedia
 from reels.fallbacks import Fallback
-from reels.ingest import parse_items
+from reels.ingest import field_map, parse_items
 from reels.mediastore import MediaStore
 from reels.records import AnalysisRow, MediaFile, Reel, StageCounts, as_row
 from reels.report import ReportData, render_report
@@ -84,9 +84,10 @@ def ingest(job: Job, source: ReelSource) -> StageCounts:
     counts = StageCounts("ingest")
     stored = {r["post_id"]: r for r in job.rows(REELS)}
     errors: Counter[tuple[str, str]] = Counter()
+    fields = field_map(job.settings.ingest.fields)
     for scrape in source.scrapes():
         batch = parse_items(
-            scrape.items, source=scrape.source, scraped_at=scrape.scraped_at, run_id=job.run_id
+            scrape.items, source=scrape.source, scraped_at=scrape.scraped_at, run_id=job.run_id, fields=fields
         )
         counts.add("items", batch.items)
         counts.add("cost_usd_micros", round((scrape.cost_usd or 0.0) * 1e6))
