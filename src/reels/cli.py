@@ -86,7 +86,7 @@ def _session(
         "analyze": {"analyzer": analyzer},
     }
     settings = config.load(config_path, overrides=overrides)
-    secrets = config.load_secrets()
+    secrets = components.load_secrets(settings)
     now = datetime.now(UTC)
     store = components.build_store(settings)
     job = pipeline.Job(settings, store, MediaStore(settings.paths.media), new_run_id(now), now, _progress)

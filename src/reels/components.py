@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from reels import config
 from reels.accounts import normalise_accounts, read_accounts
 from reels.analysis import Analyzer
 from reels.analysis.local import LocalAnalyzer
 from reels.config import Secrets, Settings
+from reels.databricks import secrets_environ
 from reels.errors import ConfigError
 from reels.fallbacks import Fallback
 from reels.fallbacks import build_fallbacks as make_fallbacks
@@ -116,7 +119,23 @@ def build_analyzer(choice: str, settings: Settings, secrets: Secrets) -> Analyze
 
 
 def build_store(settings: Settings) -> Store:
+    """The embedded Delta store, or the Spark store (Databricks, or a Spark Connect server)."""
+    s = settings.storage
+    if s.kind == "spark":
+        from reels.storage.spark import open_spark_store  # pyspark only when asked for
+
+        return open_spark_store(
+            s.spark_remote, catalog=s.catalog, schema=s.schema, schema_evolution=s.schema_evolution
+        )
     return DeltaStore(settings.paths.lake)
+
+
+def load_secrets(settings: Settings) -> Secrets:
+    """Secrets from the environment and .env; on Databricks, from [storage] secret_scope first."""
+    environ = dict(os.environ)
+    if settings.storage.secret_scope:
+        environ |= secrets_environ(settings.storage.secret_scope)
+    return config.load_secrets(environ=environ)
 
 
 def http_client(settings: Settings) -> httpx.Client:

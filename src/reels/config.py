@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import tomllib
 import types
 import typing
@@ -261,6 +262,27 @@ class InsightsSettings:
 
 
 @dataclass(frozen=True)
+class StorageSettings:
+    # "delta": Delta tables under [paths] lake (deltalake, no server). "spark": <catalog>.<schema>.<table>
+    # through Spark: Databricks' own session, or a Spark Connect server at spark_remote.
+    kind: str = "delta"
+    catalog: str = "workspace"
+    schema: str = "test"
+    spark_remote: str | None = None  # sc://host:port; None: the active session (Databricks)
+    schema_evolution: bool = True  # MERGE WITH SCHEMA EVOLUTION (Databricks Runtime 15.2+)
+    secret_scope: str | None = None  # Databricks secret scope holding APIFY_TOKEN, GEMINI_API_KEY, ...
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("delta", "spark"):
+            raise ConfigError(f"[storage] kind must be delta or spark; got {self.kind!r}.")
+        for name in ("catalog", "schema"):
+            if not re.fullmatch(r"[A-Za-z0-9_-]+", getattr(self, name)):
+                raise ConfigError(
+                    f"[storage] {name} must be a plain identifier, got {getattr(self, name)!r}."
+                )
+
+
+@dataclass(frozen=True)
 class IngestSettings:
     # Our column → the raw item fields that feed it, comma-separated, first present wins; overrides
     # `reels.ingest.REEL_FIELDS` (e.g. views = "videoPlayCount,igPlayCount,videoViewCount").
@@ -301,6 +323,7 @@ class Settings:
     insights: InsightsSettings = field(default_factory=InsightsSettings)
     ads: AdsSettings = field(default_factory=AdsSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
+    storage: StorageSettings = field(default_factory=StorageSettings)
 
 
 @dataclass(frozen=True)

@@ -73,7 +73,15 @@ class DeltaStore:
             source=rows, predicate=on_key, source_alias="s", target_alias="t", merge_schema=True
         )
         if not spec.insert_only:
-            changed = _any_of([f"(t.{c} IS DISTINCT FROM s.{c})" for c in spec.columns if c not in spec.key])
+            # A column the stored table lacks yet (the spec grew) has no `t.` side: a value there is a change.
+            present = {f.name for f in table.schema().fields}
+            changed = _any_of(
+                [
+                    f"(t.{c} IS DISTINCT FROM s.{c})" if c in present else f"(s.{c} IS NOT NULL)"
+                    for c in spec.columns
+                    if c not in spec.key
+                ]
+            )
             merger = merger.when_matched_update_all(predicate=changed or None)
         metrics = merger.when_not_matched_insert_all().execute()
         return MergeResult(metrics["num_target_rows_inserted"], metrics["num_target_rows_updated"])

@@ -1,0 +1,271 @@
+"""The Spark store: Delta tables `<catalog>.<schema>.<table>` written with SQL MERGE through a SparkSession.
+
+On Databricks the session is the runtime's own and the tables are Unity Catalog tables; elsewhere it is a
+Spark Connect session (`sc://host:port`), e.g. a local pysail server in the tests. pyspark is imported only
+when this store is built, so the embedded store never needs it.
+
+Only the Spark subset that both Databricks and Spark Connect servers such as pysail run is used:
+`createDataFrame`, temp views, `saveAsTable`, `spark.catalog.tableExists`, `spark.table` and
+`MERGE [WITH SCHEMA EVOLUTION] INTO` — no delta-spark `DeltaTable` API, no OPTIMIZE/VACUUM.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import re
+import time
+import uuid
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from reels.errors import ConfigError, StorageError
+from reels.storage import MergeResult
+from reels.storage.delta import conform, dedupe_on_key
+from reels.storage.tables import TableSpec
+
+if TYPE_CHECKING:  # pragma: no cover - typing only; pyspark is optional
+    from pyspark.sql import SparkSession
+
+_INSTALL_HINT = (
+    "The Spark store needs pyspark: run on Databricks, or `pip install 'reels-etl[spark]'` "
+    "and set [storage] spark_remote = 'sc://host:port'."
+)
+_COMMIT_ATTEMPTS = 8
+_MAX_PART_BYTES = 48 * 2**20  # Arrow bytes per MERGE source; its wire form is larger
+# A MERGE that lost a commit race did not commit anything and must be re-run against the new version:
+# Delta on Spark/Databricks names the conflict (ConcurrentAppendException, DELTA_CONCURRENT_APPEND, ...);
+# delta-rs based servers (pysail) say "Failed to commit transaction", and may fail to list a log that a
+# concurrent commit is checkpointing ("Missing commit file"). Re-running is safe even if a MERGE did commit:
+# the batch is keyed and deduplicated, and an unchanged row is not rewritten.
+_CONFLICT = re.compile(
+    r"Concurrent\w*Exception|DELTA_CONCURRENT_\w+|DELTA_METADATA_CHANGED|DELTA_PROTOCOL_CHANGED"
+    r"|MetadataChangedException|ProtocolChangedException|Failed to commit transaction|Missing commit file",
+    re.IGNORECASE,
+)
+
+
+def _pyspark() -> Any:
+    try:
+        import pyspark.sql
+    except ImportError as exc:
+        raise ConfigError(_INSTALL_HINT) from exc
+    return pyspark.sql
+
+
+def open_spark_store(
+    remote: str | None = None,
+    *,
+    catalog: str = "workspace",
+    schema: str = "test",
+    schema_evolution: bool = True,
+    environ: Mapping[str, str] | None = None,
+) -> SparkStore:
+    """A SparkStore on a Spark Connect server (`remote`, e.g. "sc://127.0.0.1:15002"), else on the active
+    session (Databricks, or SPARK_REMOTE in the environment). Raises ConfigError when there is neither or
+    pyspark is not installed."""
+    environ = os.environ if environ is None else environ
+    sql = _pyspark()
+    try:
+        if remote:
+            if not remote.startswith("sc://"):
+                raise ConfigError(f"[storage] spark_remote must look like sc://host:port, got {remote!r}.")
+            spark = (
+                sql.SparkSession.builder.remote(remote)
+                .config("spark.sql.session.timeZone", "UTC")
+                .getOrCreate()
+            )
+        else:
+            spark = sql.SparkSession.getActiveSession()
+            if spark is None and (environ.get("DATABRICKS_RUNTIME_VERSION") or environ.get("SPARK_REMOTE")):
+                spark = sql.SparkSession.builder.getOrCreate()
+    except ConfigError:
+        raise
+    except Exception as exc:
+        raise StorageError(f"cannot start a Spark session ({remote or 'active session'}): {exc}") from exc
+    if spark is None:
+        raise ConfigError(
+            "[storage] kind = 'spark' needs a Spark session: run on Databricks, "
+            "or set [storage] spark_remote = 'sc://host:port'."
+        )
+    return SparkStore(spark, catalog=catalog, schema=schema, schema_evolution=schema_evolution)
+
+
+class SparkStore:
+    """Tables `<catalog>.<schema>.<name>` through a SparkSession; created on first merge, then MERGEd.
+
+    Each batch is deduplicated on its key (last row wins) before the MERGE; a matched row is updated only
+    when a column IS DISTINCT FROM the stored one, so an identical re-merge changes nothing; insert-only
+    tables never update. A MERGE that loses a concurrent-commit race is re-run (with backoff), so
+    overlapping writers neither lose nor duplicate a row.
+    """
+
+    def __init__(
+        self,
+        spark: SparkSession,
+        *,
+        catalog: str = "workspace",
+        schema: str = "test",
+        schema_evolution: bool = True,
+    ) -> None:
+        self.spark = spark
+        self.catalog = catalog
+        self.schema = schema
+        # `MERGE WITH SCHEMA EVOLUTION` (Databricks Runtime 15.2+, pysail) adds columns a newer TableSpec has.
+        self.schema_evolution = schema_evolution
+        self.location = f"{catalog}.{schema}"
+        # Databricks' MERGE returns its row counts; others (pysail) do not, so they are counted beforehand.
+        self._reports_counts: bool | None = None
+
+    def table_name(self, spec: TableSpec) -> str:
+        return ".".join(_quote(p) for p in (self.catalog, self.schema, spec.name))
+
+    def exists(self, spec: TableSpec) -> bool:
+        try:
+            return bool(self.spark.catalog.tableExists(f"{self.catalog}.{self.schema}.{spec.name}"))
+        except Exception as exc:
+            raise self._error("check", spec, exc) from exc
+
+    def read(self, spec: TableSpec) -> pa.Table:
+        if not self.exists(spec):
+            return spec.schema.empty_table()
+        try:
+            df = self.spark.table(self.table_name(spec))
+            present = [c for c in spec.columns if c in set(df.columns)]
+            table = df.select(*[_quote(c) for c in present]).toArrow()
+        except Exception as exc:
+            raise self._error("read", spec, exc) from exc
+        return conform(table, spec)
+
+    def merge(self, spec: TableSpec, rows: pa.Table) -> MergeResult:
+        rows = dedupe_on_key(conform(rows, spec), spec.key)
+        inserted = updated = 0
+        # A Spark Connect request is capped (128 MiB by default): a large batch goes as several MERGEs.
+        # Its keys are unique after the dedupe, so the parts touch disjoint rows and add up to one MERGE.
+        for part in _parts(rows, _MAX_PART_BYTES):
+            result = self._merge_part(spec, part)
+            inserted, updated = inserted + result.inserted, updated + result.updated
+        return MergeResult(inserted, updated)
+
+    def _merge_part(self, spec: TableSpec, rows: pa.Table) -> MergeResult:
+        view = f"reels_batch_{spec.name}_{uuid.uuid4().hex}"
+        try:
+            source = self.spark.createDataFrame(rows)
+            source.createOrReplaceTempView(view)
+        except Exception as exc:
+            raise self._error("write", spec, exc) from exc
+        try:
+            for attempt in range(_COMMIT_ATTEMPTS):
+                try:
+                    return self._merge_once(spec, source, view)
+                except Exception as exc:
+                    if not _CONFLICT.search(str(exc)):
+                        raise self._error("write", spec, exc) from exc
+                    # Another writer committed first: re-run the whole MERGE against the new version.
+                    time.sleep(min(0.05 * 2**attempt, 3.0) * (0.5 + random.random()))
+            raise StorageError(
+                f"table {self.table_name(spec)}: gave up after {_COMMIT_ATTEMPTS} conflicting commits; "
+                "is another run writing it? Run again when it has finished."
+            )
+        finally:
+            with contextlib.suppress(Exception):  # the view dies with the session anyway
+                self.spark.catalog.dropTempView(view)
+
+    def _merge_once(self, spec: TableSpec, source: Any, view: str) -> MergeResult:
+        name = self.table_name(spec)
+        if not self.exists(spec):
+            try:
+                source.limit(0).write.format("delta").mode("ignore").saveAsTable(name)
+            except Exception:
+                if not self.exists(spec):  # else: another writer created it first; merge into theirs
+                    raise
+        target_columns = set(self.spark.table(name).columns)
+        changed = _changed_predicate(spec, target_columns)
+        counted = None if self._reports_counts else self._count(spec, view, name, changed)
+        evolve = " WITH SCHEMA EVOLUTION" if self.schema_evolution else ""
+        on_key = " AND ".join(f"t.{_quote(k)} = s.{_quote(k)}" for k in spec.key)
+        update = "" if spec.insert_only else f"WHEN MATCHED AND ({changed}) THEN UPDATE SET * "
+        statement = (
+            f"MERGE{evolve} INTO {name} AS t USING {view} AS s ON {on_key} "
+            f"{update}WHEN NOT MATCHED THEN INSERT *"
+        )
+        result = self.spark.sql(statement).collect()
+        reported = _reported_counts(result)
+        self._reports_counts = reported is not None
+        if reported is not None:
+            return reported
+        assert counted is not None  # counted whenever the engine was not known to report counts
+        return counted
+
+    def _count(self, spec: TableSpec, view: str, name: str, changed: str) -> MergeResult:
+        """What the MERGE will insert and update, for engines whose MERGE does not say."""
+        first = _quote(spec.key[0])
+        on_key = " AND ".join(f"t.{_quote(k)} = s.{_quote(k)}" for k in spec.key)
+        updated = (
+            "0"
+            if spec.insert_only
+            else (f"SUM(CASE WHEN t.{first} IS NOT NULL AND ({changed}) THEN 1 ELSE 0 END)")
+        )
+        row = self.spark.sql(
+            f"SELECT SUM(CASE WHEN t.{first} IS NULL THEN 1 ELSE 0 END) AS inserted, {updated} AS updated "
+            f"FROM {view} AS s LEFT JOIN {name} AS t ON {on_key}"
+        ).collect()[0]
+        return MergeResult(int(row["inserted"] or 0), int(row["updated"] or 0))
+
+    def _error(self, verb: str, spec: TableSpec, exc: BaseException) -> StorageError:
+        message = " ".join(str(exc).split())[:300] or type(exc).__name__
+        hint = ""
+        if re.search(
+            r"SCHEMA_NOT_FOUND|NO_SUCH_CATALOG|CATALOG_NOT_FOUND|database .* not found", str(exc), re.I
+        ):
+            hint = (
+                f" Create it first (CREATE SCHEMA {self.catalog}.{self.schema}) "
+                "or set [storage] catalog and schema."
+            )
+        return StorageError(f"cannot {verb} table {self.catalog}.{self.schema}.{spec.name}: {message}.{hint}")
+
+
+def _quote(identifier: str) -> str:
+    return "`" + identifier.replace("`", "``") + "`"
+
+
+def _changed_predicate(spec: TableSpec, target_columns: set[str]) -> str:
+    """True when the source row differs from the stored one. `IS DISTINCT FROM`, not `<>`, so a change to
+    or from NULL counts; a column the table does not have yet counts when the source has a value for it."""
+    terms = [
+        f"(t.{_quote(c)} IS DISTINCT FROM s.{_quote(c)})"
+        if c in target_columns
+        else f"(s.{_quote(c)} IS NOT NULL)"
+        for c in spec.columns
+        if c not in spec.key
+    ]
+    return _any_of(terms) if terms else "FALSE"
+
+
+def _any_of(terms: list[str]) -> str:
+    """OR of the terms as a balanced tree, so no SQL parser meets a 40-deep chain."""
+    if len(terms) <= 2:
+        return " OR ".join(terms)
+    mid = len(terms) // 2
+    return f"({_any_of(terms[:mid])}) OR ({_any_of(terms[mid:])})"
+
+
+def _parts(rows: pa.Table, max_bytes: int) -> list[pa.Table]:
+    """The rows in consecutive slices of at most about max_bytes each (none when there are no rows)."""
+    if rows.num_rows == 0:
+        return []
+    per_part = max(1, int(rows.num_rows * max_bytes / max(rows.nbytes, 1)))
+    return [rows.slice(start, per_part) for start in range(0, rows.num_rows, per_part)]
+
+
+def _reported_counts(result: list[Any]) -> MergeResult | None:
+    """Spark/Databricks MERGE returns num_inserted_rows and num_updated_rows; pysail returns only `count`."""
+    if len(result) != 1:
+        return None
+    row = result[0].asDict()
+    if "num_inserted_rows" not in row or "num_updated_rows" not in row:
+        return None
+    return MergeResult(int(row["num_inserted_rows"] or 0), int(row["num_updated_rows"] or 0))
