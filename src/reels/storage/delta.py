@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import DeltaTable, write_deltalake
@@ -68,31 +69,54 @@ class DeltaStore:
             table = DeltaTable(path)
         except TableNotFoundError as exc:
             raise CommitFailedError(str(exc)) from exc
+        rows = changed_rows(rows, conform(table.to_pyarrow_table(), spec), spec)
+        if rows.num_rows == 0:
+            return MergeResult(0, 0)  # nothing new: no commit at all
         on_key = " AND ".join(f"t.{k} = s.{k}" for k in spec.key)
         merger = table.merge(
             source=rows, predicate=on_key, source_alias="s", target_alias="t", merge_schema=True
         )
         if not spec.insert_only:
-            # A column the stored table lacks yet (the spec grew) has no `t.` side: a value there is a change.
-            present = {f.name for f in table.schema().fields}
-            changed = _any_of(
-                [
-                    f"(t.{c} IS DISTINCT FROM s.{c})" if c in present else f"(s.{c} IS NOT NULL)"
-                    for c in spec.columns
-                    if c not in spec.key
-                ]
-            )
-            merger = merger.when_matched_update_all(predicate=changed or None)
+            merger = merger.when_matched_update_all()
         metrics = merger.when_not_matched_insert_all().execute()
         return MergeResult(metrics["num_target_rows_inserted"], metrics["num_target_rows_updated"])
 
 
-def _any_of(terms: list[str]) -> str:
-    """OR of the terms as a balanced tree: a flat chain of 40 ORs exceeds the SQL parser's recursion limit."""
-    if len(terms) <= 2:
-        return " OR ".join(terms)
-    mid = len(terms) // 2
-    return f"({_any_of(terms[:mid])}) OR ({_any_of(terms[mid:])})"
+def changed_rows(rows: pa.Table, stored: pa.Table, spec: TableSpec) -> pa.Table:
+    """The rows whose key is new, or (unless the table is insert-only) whose values differ from the stored
+    row: only these are written, so an identical re-merge rewrites nothing.
+
+    Compared here in Arrow rather than as a MERGE predicate: a 40-column IS DISTINCT FROM over a million
+    matched rows took delta-rs a minute and 13 GB; this takes about a second.
+    """
+    if stored.num_rows == 0:
+        return rows
+    key = list(spec.key)
+    left = rows.select(key).append_column("_s", pa.array(np.arange(rows.num_rows)))
+    right = stored.select(key).append_column("_t", pa.array(np.arange(stored.num_rows)))
+    pairs = left.join(right, keys=key, join_type="left outer", use_threads=False)
+    new = pairs.filter(pc.is_null(pairs["_t"]))["_s"].to_numpy()
+    keep = [new]
+    if not spec.insert_only:
+        matched = pairs.filter(pc.is_valid(pairs["_t"]))
+        s_idx, t_idx = matched["_s"], matched["_t"]
+        differs = np.zeros(len(matched), dtype=bool)
+        for name in spec.columns:
+            if name not in spec.key:
+                differs |= _differs(rows[name].take(s_idx), stored[name].take(t_idx))
+        keep.append(s_idx.to_numpy()[differs])
+    return rows.take(np.sort(np.concatenate(keep)))
+
+
+def _differs(a: pa.ChunkedArray, b: pa.ChunkedArray) -> np.ndarray:
+    """Element-wise "is distinct from": two nulls (or two NaNs) are the same value."""
+    if pa.types.is_list(a.type):
+        return np.array([x != y for x, y in zip(a.to_pylist(), b.to_pylist(), strict=True)], dtype=bool)
+    same = pc.fill_null(pc.equal(a, b), False)
+    same = pc.or_(same, pc.and_(pc.is_null(a), pc.is_null(b)))
+    if pa.types.is_floating(a.type):
+        same = pc.or_(same, pc.fill_null(pc.and_(pc.is_nan(a), pc.is_nan(b)), False))
+    return ~np.asarray(same.to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def conform(table: pa.Table, spec: TableSpec) -> pa.Table:
