@@ -17,7 +17,7 @@ from reels.sources.sample import SampleSource
 from reels.storage import Store
 from reels.storage.delta import DeltaStore
 from reels.storage.tables import ALL
-from tests.test_storage_spark import fresh_spark_store, sail_spark  # noqa: F401 - its session fixture
+from tests.test_storage import fresh_spark_store, sail_spark  # noqa: F401 - its session fixture
 
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
 

@@ -19,7 +19,7 @@ from reels.errors import ConfigError
 from reels.storage import Store
 from reels.storage.delta import DeltaStore
 from reels.storage.spark import SparkStore, open_spark_store
-from reels.storage.tables import ALL, MEDIA, QUARANTINE, REEL_SNAPSHOTS, REELS, TableSpec, to_arrow
+from reels.storage.tables import ALL, ANALYSES, MEDIA, QUARANTINE, REEL_SNAPSHOTS, REELS, TableSpec, to_arrow
 
 T = datetime(2026, 11, 16, tzinfo=UTC)
 
@@ -212,3 +212,12 @@ def test_a_large_batch_is_sent_in_parts_that_cover_it_once() -> None:
     assert 4 <= len(parts) <= 5
     assert pa.concat_tables(parts).equals(batch)
     assert _parts(batch.slice(0, 0), 1) == []
+
+
+@pytest.mark.parametrize("store", ["delta", "spark"], indirect=True)
+def test_a_nan_stays_the_same_value(store: Store) -> None:
+    rows = to_arrow(
+        ANALYSES, [dict(post_id="a", analyzer="l", model="m", prompt_version="v", loudness_db=float("nan"))]
+    )
+    store.merge(ANALYSES, rows)
+    assert store.merge(ANALYSES, rows) == (0, 0)
