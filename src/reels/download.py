@@ -17,6 +17,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -54,11 +55,10 @@ def download_media(
     """One MediaFile per reel, in input order, fetched `settings.concurrency` at a time. Never raises for
     one reel's failure: its status (ok, failed, expired, refused, invalid, gone) and error say what happened.
     """
+    downloader = _Downloader(client, store, settings, now, run_id, tuple(fallbacks))
 
     def one(reel: Reel) -> MediaFile:
-        result = download_one(
-            reel, client=client, store=store, settings=settings, now=now, run_id=run_id, fallbacks=fallbacks
-        )
+        result = downloader.one(reel)
         if on_done:
             on_done(result)
         return result
@@ -67,167 +67,140 @@ def download_media(
         return list(pool.map(one, reels))
 
 
-def download_one(
-    reel: Reel,
-    *,
-    client: httpx.Client,
-    store: MediaStore,
-    settings: DownloadSettings,
-    now: datetime,
-    run_id: str,
-    fallbacks: Sequence[Fallback] = (),
-) -> MediaFile:
-    """The reel's MediaFile: from the CDN link, else from the first fallback that succeeds."""
-    tries = [0]
-    try:
-        try:
-            if not reel.media_url:
-                raise _NoLink("the scrape has no video URL for this reel")
-            if reel.media_url_expires_at is not None and reel.media_url_expires_at <= now:
-                raise LinkExpired(
-                    f"CDN link expired at {reel.media_url_expires_at:%Y-%m-%d %H:%M} UTC; "
-                    "the next scrape refreshes it"
-                )
-            return _with_retries(reel, reel.media_url, "cdn", client, store, settings, now, run_id, tries)
-        except (LinkExpired, MediaGone, _NoLink) as cdn_error:
-            if not fallbacks:
-                raise
-            return _via_fallbacks(reel, cdn_error, fallbacks, client, store, settings, now, run_id, tries)
-    except DownloadError as exc:
-        return MediaFile(
-            reel.post_id, exc.status, reel.media_url, error=str(exc), attempts=tries[0], run_id=run_id
-        )
+@dataclass
+class _Tries:
+    """Requests made for one reel, over its CDN link and its fallbacks: the `attempts` column."""
+
+    n: int = 0
 
 
-def _via_fallbacks(
-    reel: Reel,
-    cdn_error: DownloadError,
-    fallbacks: Sequence[Fallback],
-    client: httpx.Client,
-    store: MediaStore,
-    settings: DownloadSettings,
-    now: datetime,
-    run_id: str,
-    tries: list[int],
-) -> MediaFile:
-    """The first fallback's good file; else FetchFailed if any failed transiently, else the CDN's error."""
-    errors: list[DownloadError] = []
-    for fallback in fallbacks:
-        tries[0] += 1
+@dataclass(frozen=True)
+class _Downloader:
+    """What every download of one run shares."""
+
+    client: httpx.Client
+    store: MediaStore
+    settings: DownloadSettings
+    now: datetime
+    run_id: str
+    fallbacks: tuple[Fallback, ...]
+
+    def one(self, reel: Reel) -> MediaFile:
+        tries = _Tries()
         try:
-            with store.staging() as workdir:
-                found = fallback.locate(reel, workdir)
-                if found.url:
-                    return _with_retries(
-                        reel, found.url, fallback.name, client, store, settings, now, run_id, tries
+            try:
+                if not reel.media_url:
+                    raise _NoLink("the scrape has no video URL for this reel")
+                if reel.media_url_expires_at is not None and reel.media_url_expires_at <= self.now:
+                    raise LinkExpired(
+                        f"CDN link expired at {reel.media_url_expires_at:%Y-%m-%d %H:%M} UTC; "
+                        "the next scrape refreshes it"
                     )
-                assert found.path is not None
-                probe = _validate_file(found.path, settings)
-                sha, path = store.adopt(found.path)
-                return _ok(reel, sha, path, probe, fallback.name, tries[0], now, run_id)
+                return self._with_retries(reel, reel.media_url, "cdn", tries)
+            except (LinkExpired, MediaGone, _NoLink) as cdn_error:
+                if not self.fallbacks:
+                    raise
+                return self._via_fallbacks(reel, cdn_error, tries)
         except DownloadError as exc:
-            errors.append(exc)
-    message = f"{cdn_error}; " + "; ".join(
-        e if str(e).startswith(f.name) else f"{f.name}: {e}"
-        for f, e in zip(fallbacks, map(str, errors), strict=True)
-    )
-    if any(isinstance(e, FetchFailed) for e in errors):
-        raise FetchFailed(message)
-    raise type(cdn_error)(message)
+            return MediaFile(
+                reel.post_id, exc.status, reel.media_url, error=str(exc), attempts=tries.n, run_id=self.run_id
+            )
 
+    def _via_fallbacks(self, reel: Reel, cdn_error: DownloadError, tries: _Tries) -> MediaFile:
+        """The first fallback's good file; else FetchFailed if any failed transiently, else the CDN error."""
+        errors: list[DownloadError] = []
+        for fallback in self.fallbacks:
+            tries.n += 1
+            try:
+                with self.store.staging() as workdir:
+                    found = fallback.locate(reel, workdir)
+                    if found.url:
+                        return self._with_retries(reel, found.url, fallback.name, tries)
+                    assert found.path is not None
+                    probe = _validate_file(found.path, self.settings)
+                    sha, path = self.store.adopt(found.path)
+                    return self._ok(reel, sha, path, probe, fallback.name, tries)
+            except DownloadError as exc:
+                errors.append(exc)
+        message = f"{cdn_error}; " + "; ".join(
+            e if str(e).startswith(f.name) else f"{f.name}: {e}"
+            for f, e in zip(self.fallbacks, map(str, errors), strict=True)
+        )
+        if any(isinstance(e, FetchFailed) for e in errors):
+            raise FetchFailed(message)
+        raise type(cdn_error)(message)
 
-def _with_retries(
-    reel: Reel,
-    url: str,
-    source: str,
-    client: httpx.Client,
-    store: MediaStore,
-    settings: DownloadSettings,
-    now: datetime,
-    run_id: str,
-    tries: list[int],
-) -> MediaFile:
-    attempt = 0
-    while True:
-        attempt += 1
-        tries[0] += 1
-        try:
-            return _fetch(reel, url, source, client, store, settings, now, run_id, tries[0])
-        except FetchFailed as exc:
-            if attempt > settings.retries:
-                raise
-            delay = settings.backoff_s * 2 ** (attempt - 1) * (0.5 + random.random())
-            time.sleep(min(max(delay, exc.retry_after or 0.0), settings.max_backoff_s))
+    def _with_retries(self, reel: Reel, url: str, source: str, tries: _Tries) -> MediaFile:
+        settings = self.settings
+        attempt = 0
+        while True:
+            attempt += 1
+            tries.n += 1
+            try:
+                return self._fetch(reel, url, source, tries)
+            except FetchFailed as exc:
+                if attempt > settings.retries:
+                    raise
+                delay = settings.backoff_s * 2 ** (attempt - 1) * (0.5 + random.random())
+                time.sleep(min(max(delay, exc.retry_after or 0.0), settings.max_backoff_s))
 
+    def _fetch(self, reel: Reel, url: str, source: str, tries: _Tries) -> MediaFile:
+        settings = self.settings
+        deadline = time.monotonic() + settings.deadline_s
+        for _ in range(_MAX_REDIRECTS + 1):
+            check_url(url, settings)
+            try:
+                with self.client.stream("GET", url, timeout=settings.timeout_s) as response:
+                    if response.is_redirect:
+                        url = str(response.url.join(response.headers.get("location", "")))
+                        continue
+                    _check_response(response, settings)
+                    with self.store.writer() as part:
+                        head = b""
+                        for chunk in response.iter_bytes(_CHUNK):
+                            if len(head) < MP4_SNIFF_BYTES:
+                                head += chunk[:MP4_SNIFF_BYTES]
+                                if len(head) >= MP4_SNIFF_BYTES and not looks_like_mp4(head):
+                                    raise InvalidMedia("the response is not an MP4 file")
+                            part.write(chunk)
+                            if part.bytes > settings.max_bytes:
+                                raise InvalidMedia(
+                                    f"video is larger than the {settings.max_bytes:,}-byte cap"
+                                )
+                            if time.monotonic() > deadline:
+                                raise FetchFailed(
+                                    f"download took longer than {settings.deadline_s:g} s; cut off"
+                                )
+                        declared = response.headers.get("content-length")
+                        if declared is not None and declared.isdigit() and int(declared) != part.bytes:
+                            raise FetchFailed(
+                                f"body truncated: got {part.bytes:,} of {int(declared):,} bytes"
+                            )
+                        part.close()
+                        probe = probe_video(part.path)
+                        sha, path = part.commit()
+            except httpx.TransportError as exc:
+                raise FetchFailed(f"{type(exc).__name__}: {exc}") from exc
+            return self._ok(reel, sha, path, probe, source, tries)
+        raise DownloadRefused(f"more than {_MAX_REDIRECTS} redirects")
 
-def _fetch(
-    reel: Reel,
-    url: str,
-    source: str,
-    client: httpx.Client,
-    store: MediaStore,
-    settings: DownloadSettings,
-    now: datetime,
-    run_id: str,
-    attempts: int,
-) -> MediaFile:
-    deadline = time.monotonic() + settings.deadline_s
-    for _ in range(_MAX_REDIRECTS + 1):
-        check_url(url, settings)
-        try:
-            with client.stream("GET", url, timeout=settings.timeout_s) as response:
-                if response.is_redirect:
-                    url = str(response.url.join(response.headers.get("location", "")))
-                    continue
-                _check_response(response, settings)
-                with store.writer() as part:
-                    head = b""
-                    for chunk in response.iter_bytes(_CHUNK):
-                        if len(head) < MP4_SNIFF_BYTES:
-                            head += chunk[:MP4_SNIFF_BYTES]
-                            if len(head) >= MP4_SNIFF_BYTES and not looks_like_mp4(head):
-                                raise InvalidMedia("the response is not an MP4 file")
-                        part.write(chunk)
-                        if part.bytes > settings.max_bytes:
-                            raise InvalidMedia(f"video is larger than the {settings.max_bytes:,}-byte cap")
-                        if time.monotonic() > deadline:
-                            raise FetchFailed(f"download took longer than {settings.deadline_s:g} s; cut off")
-                    declared = response.headers.get("content-length")
-                    if declared is not None and declared.isdigit() and int(declared) != part.bytes:
-                        raise FetchFailed(f"body truncated: got {part.bytes:,} of {int(declared):,} bytes")
-                    part.close()
-                    probe = probe_video(part.path)
-                    sha, path = part.commit()
-        except httpx.TransportError as exc:
-            raise FetchFailed(f"{type(exc).__name__}: {exc}") from exc
-        return _ok(reel, sha, path, probe, source, attempts, now, run_id)
-    raise DownloadRefused(f"more than {_MAX_REDIRECTS} redirects")
-
-
-def _ok(
-    reel: Reel,
-    sha: str,
-    path: Path,
-    probe: VideoProbe,
-    source: str,
-    attempts: int,
-    now: datetime,
-    run_id: str,
-) -> MediaFile:
-    return MediaFile(
-        reel.post_id,
-        "ok",
-        reel.media_url,
-        sha256=sha,
-        path=str(path),
-        bytes=path.stat().st_size,
-        duration_s=probe.duration_s,
-        has_audio=probe.has_audio,
-        source_used=source,
-        attempts=attempts,
-        downloaded_at=now,
-        run_id=run_id,
-    )
+    def _ok(
+        self, reel: Reel, sha: str, path: Path, probe: VideoProbe, source: str, tries: _Tries
+    ) -> MediaFile:
+        return MediaFile(
+            reel.post_id,
+            "ok",
+            reel.media_url,
+            sha256=sha,
+            path=str(path),
+            bytes=path.stat().st_size,
+            duration_s=probe.duration_s,
+            has_audio=probe.has_audio,
+            source_used=source,
+            attempts=tries.n,
+            downloaded_at=self.now,
+            run_id=self.run_id,
+        )
 
 
 def _validate_file(path: Path, settings: DownloadSettings) -> VideoProbe:
