@@ -192,6 +192,9 @@ def _echo_totals(s: Session, log: RunLog) -> None:
         click.echo(
             "Nothing new: every reel was already stored, downloaded and analyzed; no paid work was redone."
         )
+    cost = {stage: c.get("cost_usd_micros", 0) / 1e6 for stage, c in counts.items()}
+    scrape, analysis = cost.get("ingest", 0.0), cost.get("analyze", 0.0)
+    click.echo(f"Cost ${scrape + analysis:.4f} (scrape ${scrape:.4f}, analysis ${analysis:.4f})")
     click.echo(
         f"Tables in {s.settings.paths.lake}/ · videos in {s.settings.paths.media}/ · run {s.job.run_id}"
     )
