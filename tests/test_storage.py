@@ -187,9 +187,10 @@ def test_spark_store_is_named_and_readable_by_delta_rs(sail_spark: Any) -> None:
         for r in sail_spark.sql(f"DESCRIBE TABLE EXTENDED {store.table_name(REELS)}").collect()
         if r["col_name"] == "Location"
     )
-    from deltalake import DeltaTable
+    from deltalake import DeltaTable, QueryBuilder
 
-    assert DeltaTable(location).to_pyarrow_table().column("post_id").to_pylist() == ["a"]
+    read = QueryBuilder().register("t", DeltaTable(location)).execute("SELECT post_id FROM t").read_all()
+    assert pa.table(read).column("post_id").to_pylist() == ["a"]
 
 
 def test_open_spark_store_checks_the_url() -> None:
