@@ -195,9 +195,7 @@ def _echo_totals(s: Session, log: RunLog) -> None:
     cost = {stage: c.get("cost_usd_micros", 0) / 1e6 for stage, c in counts.items()}
     scrape, analysis = cost.get("ingest", 0.0), cost.get("analyze", 0.0)
     click.echo(f"Cost ${scrape + analysis:.4f} (scrape ${scrape:.4f}, analysis ${analysis:.4f})")
-    click.echo(
-        f"Tables in {s.settings.paths.lake}/ · videos in {s.settings.paths.media}/ · run {s.job.run_id}"
-    )
+    click.echo(f"Tables in {s.job.store.location} · videos in {s.settings.paths.media}/ · run {s.job.run_id}")
 
 
 @cli.command("ingest")
@@ -279,7 +277,7 @@ def status_cmd(**options: Any) -> None:
     with _user_errors():
         s = _session(**options)
         st = lake_status(s.job.store)
-    click.echo(f"Lakehouse {s.settings.paths.lake}/")
+    click.echo(f"Lakehouse {s.job.store.location}")
     for name, n in st.tables.items():
         click.echo(f"  {name:<15} {'—' if n is None else n:>7}")
     click.echo("Labels: " + (", ".join(f"{k} {v}" for k, v in sorted(st.labels.items())) or "none yet"))
@@ -341,10 +339,12 @@ def accounts_remove(settings: config.Settings, names: tuple[str, ...]) -> None:
 def _edit_accounts(settings: config.Settings, change: Callable[[list[str]], list[str]]) -> None:
     path = settings.apify.accounts_file
     with _user_errors():
-        current = read_accounts(path) if path.is_file() else []
-        updated = list(dict.fromkeys(change(current)))
+        updated = normalise_accounts(change(read_accounts(path)))
         write_accounts(path, updated)
     click.echo(f"{len(updated)} account(s) in {path}.")
+    pinned = [a for a in normalise_accounts(settings.apify.accounts) if a not in updated]
+    if pinned:
+        click.echo(f"Still tracked through [apify] accounts in the config: {', '.join(pinned)}.", err=True)
 
 
 def main() -> None:

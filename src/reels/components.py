@@ -58,7 +58,11 @@ def build_source(
             )
         from reels.sources.apify import ApifySource  # imported when used: the client is slow to import
 
-        newer_than = scrape_cutoff(store.read(REELS).to_pylist(), accounts, settings.apify.lookback_days)
+        newer_than = (
+            None  # reading a finished dataset asks the actor nothing
+            if dataset_id
+            else scrape_cutoff(store.read(REELS).to_pylist(), accounts, settings.apify.lookback_days)
+        )
         return ApifySource(settings.apify, secrets.apify_token, accounts, newer_than, dataset_id)
     if not Path(choice).is_file():
         raise ConfigError(f"--source {choice}: no such file; use sample, apify or a JSON/JSONL/CSV file.")
@@ -75,9 +79,7 @@ def build_source(
 
 def tracked_accounts(settings: Settings) -> list[str]:
     """The accounts in [apify] accounts, then those in the accounts file, without repeats."""
-    path = settings.apify.accounts_file
-    from_file = read_accounts(path) if path.is_file() else []
-    return list(dict.fromkeys([*normalise_accounts(settings.apify.accounts), *from_file]))
+    return normalise_accounts([*settings.apify.accounts, *read_accounts(settings.apify.accounts_file)])
 
 
 def scrape_cutoff(reels: list[dict[str, Any]], accounts: list[str], lookback_days: int) -> datetime | None:

@@ -13,6 +13,7 @@ backoff; 403/404 are not. When the link is expired or gone (or missing), the con
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -32,6 +33,7 @@ from reels.probe import MP4_SNIFF_BYTES, VideoProbe, looks_like_mp4, probe_video
 from reels.records import MediaFile, Reel
 from reels.urlpolicy import check_url
 
+log = logging.getLogger(__name__)
 _MAX_REDIRECTS = 5
 _CHUNK = 256 * 1024
 _VIDEO_TYPES = ("video/", "application/octet-stream", "binary/octet-stream")
@@ -122,6 +124,9 @@ class _Downloader:
                     return self._ok(reel, sha, path, probe, fallback.name, tries)
             except DownloadError as exc:
                 errors.append(exc)
+            except Exception as exc:  # a library's surprise must not take the batch down: retry next run
+                log.exception("%s fallback failed on %s", fallback.name, reel.post_id)
+                errors.append(FetchFailed(f"{fallback.name}: {type(exc).__name__}: {exc}"))
         message = f"{cdn_error}; " + "; ".join(
             e if str(e).startswith(f.name) else f"{f.name}: {e}"
             for f, e in zip(self.fallbacks, map(str, errors), strict=True)
@@ -219,7 +224,7 @@ def _check_response(response: httpx.Response, settings: DownloadSettings) -> Non
     if status == 429 or status >= 500:
         raise _retry_later(f"HTTP {status} from the CDN", response)
     if status != 200:
-        body = response.read()[:200].decode("utf-8", "replace")
+        body = next(response.iter_bytes(200), b"")[:200].decode("utf-8", "replace")  # never the whole page
         if status == 403 and "expired" in body.lower():
             raise LinkExpired("CDN answered 403 URL signature expired; the next scrape refreshes the link")
         raise MediaGone(f"HTTP {status} from the CDN: {body.strip()[:80]}")

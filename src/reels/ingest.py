@@ -74,6 +74,8 @@ def field_map(overrides: Mapping[str, str] | None = None) -> dict[str, tuple[str
         if column not in fields:
             raise ValueError(f"unknown column {column!r}; columns: {', '.join(REEL_FIELDS)}")
         fields[column] = tuple(n.strip() for n in names.split(",") if n.strip())
+        if not fields[column]:
+            raise ValueError(f"{column} must list at least one raw field")
     return fields
 
 

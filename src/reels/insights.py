@@ -128,7 +128,8 @@ def feature_insights(
     if min(n_viral, n_other) < min_group:
         return []
     ordered = sorted((r for r in rows if r.get("virality_label") in _LABELS), key=lambda r: str(r["post_id"]))
-    common = dict(run_id=run_id, created_at=now, input_fingerprint=input_fingerprint(ordered))
+    fingerprint = input_fingerprint(ordered, min_group=min_group, bootstrap=bootstrap, confidence=confidence)
+    common = dict(run_id=run_id, created_at=now, input_fingerprint=fingerprint)
     viral_ids = [str(r["post_id"]) for r in ordered if r["virality_label"] == "viral"]
     other_ids = [str(r["post_id"]) for r in ordered if r["virality_label"] == "not_viral"]
     found = []
@@ -150,14 +151,22 @@ def group_sizes(rows: Sequence[Mapping[str, Any]]) -> tuple[int, int]:
     return labels.count("viral"), labels.count("not_viral")
 
 
-def input_fingerprint(rows: Sequence[Mapping[str, Any]]) -> str:
-    """sha256 of what the insights depend on (post_id, label, feature values), independent of row order."""
+def input_fingerprint(
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    min_group: int = MIN_GROUP,
+    bootstrap: int = 2000,
+    confidence: float = 0.95,
+) -> str:
+    """sha256 of what the insights depend on (post_id, label, feature values, and the settings that change
+    the numbers), independent of row order."""
     items = sorted(
         json.dumps([str(r["post_id"]), r["virality_label"], [_value(r.get(f)) for f in COMPARABLE_FEATURES]])
         for r in rows
         if r.get("virality_label") in _LABELS
     )
-    return hashlib.sha256(json.dumps([METHOD, COMPARABLE_FEATURES, items]).encode()).hexdigest()
+    settings = [min_group, bootstrap, confidence]
+    return hashlib.sha256(json.dumps([METHOD, COMPARABLE_FEATURES, settings, items]).encode()).hexdigest()
 
 
 def rank_key(insight: Insight | Mapping[str, Any]) -> tuple[bool, bool, float, str]:

@@ -57,10 +57,16 @@ class MediaStore:
             while chunk := fh.read(1 << 20):
                 digest.update(chunk)
         sha = digest.hexdigest()
-        final = self.path_for(sha)
+        return sha, self._place(path, sha)
+
+    def _place(self, path: Path, sha256: str) -> Path:
+        """Make the finished file durable, then rename it to its content address (atomic)."""
+        with path.open("rb") as fh:
+            os.fsync(fh.fileno())
+        final = self.path_for(sha256)
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(path, final)
-        return sha, final
+        return final
 
 
 class HashingWriter:
@@ -77,17 +83,12 @@ class HashingWriter:
         self.bytes += len(chunk)
 
     def close(self) -> None:
-        """Flush to disk and close; the file can then be read (probed) before it is committed."""
+        """Close the file; it can then be read (probed) before it is committed, or thrown away."""
         if not self._fh.closed:
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
             self._fh.close()
 
     def commit(self) -> tuple[str, Path]:
         """Move the finished file to its content address (atomic rename); returns (sha256, path)."""
         self.close()
         sha = self._hash.hexdigest()
-        final = self._store.path_for(sha)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(self.path, final)
-        return sha, final
+        return sha, self._store._place(self.path, sha)

@@ -20,7 +20,7 @@ import httpx
 
 from reels import ads as ads_mod
 from reels import insights as insights_mod
-from reels.analysis import Analyzer, ReelContext, done_keys
+from reels.analysis import Analyzer, ReelContext, attributed, done_keys
 from reels.analysis.schema import COMPARABLE_FEATURES
 from reels.config import Settings
 from reels.download import download_media
@@ -32,7 +32,7 @@ from reels.records import AnalysisRow, MediaFile, Reel, StageCounts, as_row
 from reels.report import ReportData, render_report
 from reels.scoring import Post, ViralityRule
 from reels.sources import ReelSource
-from reels.status import lake_status
+from reels.status import failures
 from reels.storage import Store
 from reels.storage.tables import (
     ADS,
@@ -252,7 +252,7 @@ def analyze(
     with (
         job.progress(f"analyze ({analyzer.name})", len(fresh)) as advance,
         ThreadPoolExecutor(
-            max_workers=getattr(analyzer, "concurrency", job.settings.analyze.concurrency),
+            max_workers=getattr(analyzer, "concurrency", None) or job.settings.analyze.concurrency,
             thread_name_prefix="analyze",
         ) as pool,
     ):
@@ -301,11 +301,8 @@ def _analyze_one(analyzer: Analyzer, media: dict[str, Any], reel: dict[str, Any]
             output_tokens=None,
             cost_usd=None,
         )
-    produced_by = dict(
-        analyzer=out.analyzer or analyzer.name,
-        model=out.model or analyzer.model,
-        prompt_version=out.prompt_version or analyzer.prompt_version,
-    )
+    out = attributed(out, analyzer)
+    produced_by = dict(analyzer=out.analyzer, model=out.model, prompt_version=out.prompt_version)
     return AnalysisRow(
         **base | produced_by,
         status="ok",
@@ -342,7 +339,9 @@ def insights(job: Job) -> StageCounts:
     rows = analyzed_reels(job)
     s = job.settings.insights
     # Changed settings must recompute too, not only changed inputs.
-    fingerprint = insights_mod.input_fingerprint(rows) + f":{s.min_group}:{s.bootstrap}:{s.confidence}"
+    fingerprint = insights_mod.input_fingerprint(
+        rows, min_group=s.min_group, bootstrap=s.bootstrap, confidence=s.confidence
+    )
     previous = job.rows(INSIGHTS)
     if previous and max(previous, key=lambda r: r["created_at"])["input_fingerprint"] == fingerprint:
         counts.notes.append("insights unchanged: no new labels or analyses since the last run")
@@ -361,7 +360,7 @@ def insights(job: Job) -> StageCounts:
         counts.notes.append(
             f"too few analyzed reels to compare: {viral} viral and {other} other (need {s.min_group} of each)"
         )
-    job.merge(INSIGHTS, [as_row(i) | {"input_fingerprint": fingerprint} for i in found])
+    job.merge(INSIGHTS, [as_row(i) for i in found])
     counts.add("hypotheses", len(found))
     counts.add("supported", sum(1 for i in found if i.supported))
     return counts
@@ -388,16 +387,16 @@ def report(job: Job, current_run: Mapping[str, Any] | None = None) -> Path:
     if latest_insights:
         last = max(latest_insights, key=lambda r: r["created_at"])["run_id"]
         latest_insights = [i for i in latest_insights if i["run_id"] == last]
-    state = lake_status(job.store)
+    media, analyses = job.rows(MEDIA), job.rows(ANALYSES)
     data = ReportData(
         generated_at=job.now,
         run=current_run or (max(runs, key=lambda r: r["started_at"]) if runs else None),
         reels=job.rows(REELS),
-        analyses=[a for a in job.rows(ANALYSES) if a["status"] == "ok"],
+        analyses=[a for a in analyses if a["status"] == "ok"],
         insights=[insights_mod.from_row(i) for i in latest_insights],
-        media_status=state.media,
-        failures=state.failures,
-        quarantined=state.tables["quarantine"] or 0,
+        media_status=dict(Counter(m["status"] for m in media)),
+        failures=failures(media, analyses),
+        quarantined=job.store.read(QUARANTINE).num_rows,
     )
     path = job.settings.paths.report
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ class RetryPolicy:
     attempts: int = 5
     initial_delay_s: float = 2.0
     max_delay_s: float = 60.0
+    max_server_delay_s: float = 300.0  # a server asking for longer than this is not waited for in full
     jitter: float = 0.5
     rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
 
@@ -25,12 +26,14 @@ class RetryPolicy:
         """Seconds to wait before retry number `retry` (0 for the first retry).
 
         A server-given delay (Retry-After, Gemini's RetryInfo.retryDelay) wins when it is longer than the
-        backoff: the server knows when capacity returns; a little jitter still spreads the threads out.
+        backoff (the server knows when capacity returns), capped at `max_server_delay_s` so one answer
+        cannot stall the run; a little jitter still spreads the threads out.
         """
         base = min(self.max_delay_s, self.initial_delay_s * 2**retry)
         backoff = base + self.rng.uniform(0, self.jitter * base)
         if server_delay_s is not None and server_delay_s > 0:
-            return server_delay_s + self.rng.uniform(0, self.jitter * min(base, server_delay_s))
+            server = min(server_delay_s, self.max_server_delay_s)
+            return max(backoff, server + self.rng.uniform(0, self.jitter * min(base, server)))
         return backoff
 
 

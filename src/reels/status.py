@@ -29,15 +29,6 @@ def lake_status(store: Store, last_runs: int = 5) -> LakeStatus:
     stored = {m["post_id"] for m in media if m["status"] == "ok"}
     analyzed = {a["post_id"] for a in analyses if a["status"] == "ok"}
     tried = {m["post_id"] for m in media}
-    failures = [
-        dict(post_id=m["post_id"], stage="download", status=m["status"], error=m["error"])
-        for m in media
-        if m["status"] != "ok"
-    ] + [
-        dict(post_id=a["post_id"], stage="analyze", status=a["status"], error=a["error"])
-        for a in analyses
-        if a["status"] != "ok" and a["post_id"] not in analyzed
-    ]
     runs = sorted(store.read(RUNS).to_pylist(), key=lambda r: r["started_at"], reverse=True)[:last_runs]
     return LakeStatus(
         tables=tables,
@@ -46,5 +37,19 @@ def lake_status(store: Store, last_runs: int = 5) -> LakeStatus:
         media=dict(Counter(m["status"] for m in media)),
         pending_download=sum(1 for r in reels if r["post_id"] not in tried),
         pending_analysis=len(stored - analyzed),
-        failures=failures,
+        failures=failures(media, analyses),
     )
+
+
+def failures(media: list[dict[str, Any]], analyses: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What failed and why: downloads not ok, and analyses that failed with no ok analysis beside them."""
+    analyzed = {a["post_id"] for a in analyses if a["status"] == "ok"}
+    return [
+        dict(post_id=m["post_id"], stage="download", status=m["status"], error=m["error"])
+        for m in media
+        if m["status"] != "ok"
+    ] + [
+        dict(post_id=a["post_id"], stage="analyze", status=a["status"], error=a["error"])
+        for a in analyses
+        if a["status"] != "ok" and a["post_id"] not in analyzed
+    ]

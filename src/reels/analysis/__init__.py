@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -47,6 +48,17 @@ class Analyzer(Protocol):
         ...
 
 
+def attributed(out: Analyzed, analyzer: Analyzer, note: str | None = None) -> Analyzed:
+    """`out` naming its producer; an answer that already names one (a fallback model) keeps it."""
+    return dataclasses.replace(
+        out,
+        analyzer=out.analyzer or analyzer.name,
+        model=out.model or analyzer.model,
+        prompt_version=out.prompt_version or analyzer.prompt_version,
+        note=out.note or note,
+    )
+
+
 def done_keys(analyzer: Analyzer) -> frozenset[tuple[str, str, str]]:
     """The (analyzer, model, prompt_version) keys of `analyses` rows that count as done for `analyzer`:
     its own, or all of them for an analyzer that answers through several models (`covers`)."""
@@ -56,4 +68,12 @@ def done_keys(analyzer: Analyzer) -> frozenset[tuple[str, str, str]]:
     return frozenset({(analyzer.name, analyzer.model, analyzer.prompt_version)})
 
 
-__all__ = ["PROMPT_VERSION", "Analyzed", "Analyzer", "ReelContext", "VideoAnalysis", "done_keys"]
+__all__ = [
+    "PROMPT_VERSION",
+    "Analyzed",
+    "Analyzer",
+    "ReelContext",
+    "VideoAnalysis",
+    "attributed",
+    "done_keys",
+]

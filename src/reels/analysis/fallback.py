@@ -11,26 +11,14 @@ Gemini rejects) is not the service being down: it is raised, recorded as a faile
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 from pathlib import Path
 
-from reels.analysis import Analyzed, Analyzer, ReelContext, done_keys
+from reels.analysis import Analyzed, Analyzer, ReelContext, attributed, done_keys
 from reels.errors import AnalysisError, Transient
 
 log = logging.getLogger(__name__)
-
-
-def attributed(out: Analyzed, analyzer: Analyzer, note: str | None = None) -> Analyzed:
-    """`out` naming its producer; an answer that already names one (a fallback model) keeps it."""
-    return dataclasses.replace(
-        out,
-        analyzer=out.analyzer or analyzer.name,
-        model=out.model or analyzer.model,
-        prompt_version=out.prompt_version or analyzer.prompt_version,
-        note=out.note or note,
-    )
 
 
 class FallbackAnalyzer:
@@ -42,6 +30,8 @@ class FallbackAnalyzer:
         self.primary, self.backup, self.threshold = primary, backup, threshold
         # The pipeline selects and keys work by the primary: its name, model and prompt version.
         self.name, self.model, self.prompt_version = primary.name, primary.model, primary.prompt_version
+        # The pool size is the primary's (Gemini's quota), not the pipeline's default for local work.
+        self.concurrency: int | None = getattr(primary, "concurrency", None)
         self._lock = threading.Lock()
         self._failures = 0
         self.open_reason: str | None = None  # set once the breaker opens: the primary is off for the run
@@ -94,4 +84,4 @@ class FallbackAnalyzer:
         return f"{self.primary.name} failed: {exc}"
 
 
-__all__ = ["FallbackAnalyzer", "attributed"]
+__all__ = ["FallbackAnalyzer"]

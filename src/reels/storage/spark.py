@@ -68,11 +68,12 @@ def open_spark_store(
     session (Databricks, or SPARK_REMOTE in the environment). Raises ConfigError when there is neither or
     pyspark is not installed."""
     environ = os.environ if environ is None else environ
+    shown = (remote or "active session").split("/;")[0]  # a Spark Connect URL may carry ;token=...
     sql = _pyspark()
     try:
         if remote:
             if not remote.startswith("sc://"):
-                raise ConfigError(f"[storage] spark_remote must look like sc://host:port, got {remote!r}.")
+                raise ConfigError(f"[storage] spark_remote must look like sc://host:port, got {shown!r}.")
             spark = (
                 sql.SparkSession.builder.remote(remote)
                 .config("spark.sql.session.timeZone", "UTC")
@@ -85,7 +86,7 @@ def open_spark_store(
     except ConfigError:
         raise
     except Exception as exc:
-        raise StorageError(f"cannot start a Spark session ({remote or 'active session'}): {exc}") from exc
+        raise StorageError(f"cannot start a Spark session ({shown}): {type(exc).__name__}") from exc
     if spark is None:
         raise ConfigError(
             "[storage] kind = 'spark' needs a Spark session: run on Databricks, "
