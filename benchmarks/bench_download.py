@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.videos
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.videos, tests.factories
 
 import numpy as np
 
@@ -34,6 +34,7 @@ from reels.download import download_media
 from reels.mediastore import MediaStore
 from reels.nettransport import download_client
 from reels.records import Reel
+from tests.factories import make_reel
 from tests.videos import make_video
 
 NOW = datetime.now(UTC)
@@ -76,26 +77,7 @@ def serve(video: bytes, size: int, rate: float, ready: multiprocessing.Queue) ->
 
 def reel(i: int, port: int) -> Reel:
     url = f"http://cdn.bench:{port}/{i}.mp4"
-    return Reel(
-        str(i),
-        "",
-        "a",
-        "",
-        [],
-        NOW,
-        NOW,
-        1,
-        "videoPlayCount",
-        1,
-        1,
-        2.0,
-        url,
-        None,
-        False,
-        None,
-        "clips",
-        "bench",
-    )
+    return make_reel(str(i), posted_at=NOW, scraped_at=NOW, media_url=url, source="bench")
 
 
 def fetch(ids: range, port: int, root: Path, concurrency: int, max_bytes: int) -> tuple[float, list[str]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -19,12 +18,13 @@ from reels.mediastore import MediaStore
 from reels.sources.sample import SampleSource
 from reels.storage.delta import DeltaStore
 from reels.storage.tables import ALL, ANALYSES, MEDIA, QUARANTINE, REELS
+from tests.factories import clean_environ
 
 VOLATILE = {"runs"}  # one row per run, by design
 
 
 def reels_run(workdir: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("APIFY_TOKEN", "GEMINI_API_KEY")}
+    env = clean_environ()
     return subprocess.run(
         [sys.executable, "-m", "reels", "run"],
         cwd=workdir,

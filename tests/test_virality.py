@@ -22,32 +22,22 @@ from reels.virality import (
     latest_metrics,
     rule_for,
 )
+from tests.factories import make_reel
 
 T = datetime(2026, 11, 16, tzinfo=UTC)
 
 
 def reel(post_id: str, views: int | None, user: str = "a", age: float = 10, **kw: object) -> Reel:
-    base = Reel(
+    defaults: dict[str, object] = dict(likes=100, comments=10, duration_s=5.0)
+    return make_reel(
         post_id,
-        f"https://www.instagram.com/reel/{post_id}/",
-        user,
-        "",
-        [],
-        T - timedelta(days=age),
-        T,
-        views,
-        "videoPlayCount",
-        100,
-        10,
-        5.0,
-        None,
-        None,
-        False,
-        None,
-        "clips",
-        "test",
+        url=f"https://www.instagram.com/reel/{post_id}/",
+        username=user,
+        posted_at=T - timedelta(days=age),
+        scraped_at=T,
+        views=views,
+        **defaults | kw,
     )
-    return replace(base, **kw)  # type: ignore[arg-type]
 
 
 def history(user: str = "a", level: int = 10_000, n: int = 10) -> list[Reel]:
