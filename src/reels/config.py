@@ -251,14 +251,30 @@ class AnalyzeSettings:
 
 @dataclass(frozen=True)
 class InsightsSettings:
-    min_group: int = 3
-    bootstrap: int = 2000
-    confidence: float = 0.95
+    """What makes a finding (insights.md §3): within-account effects, Benjamini–Hochberg at `fdr`."""
+
+    fdr: float = 0.10  # false discovery rate: supported only with q ≤ this
+    min_reels: int = 5  # reels with, and reels without, a feature before it is tested
+    min_accounts: int = 3  # accounts with reels both with and without it (at least 2)
+    min_same_sign: int = 2  # accounts whose own contrast has the effect's sign, for "supported"
+    bootstrap: int = 2000  # account resamples per interval; within-account permutations: at least this many
+    confidence: float = 0.95  # level of the intervals
+    seed: int = 0  # the same inputs always give the same numbers
+    playbook: str = "auto"  # auto (Gemini when GEMINI_API_KEY is set) | gemini | template
+    playbook_size: int = 7  # recommendations at most (the playbook asks for 3 to this many)
 
     def __post_init__(self) -> None:
-        _positive("insights", min_group=self.min_group, bootstrap=self.bootstrap)
+        _positive("insights", min_reels=self.min_reels, bootstrap=self.bootstrap)
+        if not 0 < self.fdr < 1:
+            raise ConfigError(f"[insights] fdr must be between 0 and 1, got {self.fdr}.")
         if not 0 < self.confidence < 1:
             raise ConfigError(f"[insights] confidence must be between 0 and 1, got {self.confidence}.")
+        if self.min_accounts < 2 or self.min_same_sign < 1:
+            raise ConfigError("[insights] min_accounts must be at least 2 and min_same_sign at least 1.")
+        if self.playbook not in ("auto", "gemini", "template"):
+            raise ConfigError(f"[insights] playbook must be auto, gemini or template; got {self.playbook!r}.")
+        if not 1 <= self.playbook_size <= 20:
+            raise ConfigError(f"[insights] playbook_size must be from 1 to 20, got {self.playbook_size}.")
 
 
 @dataclass(frozen=True)

@@ -119,23 +119,59 @@ class AnalysisRow:
 
 @dataclass(frozen=True, slots=True)
 class Insight:
-    """A hypothesis on why viral reels win, with the numbers behind it."""
+    """A finding of one run: a feature's within-account effect on lift, with its uncertainty.
+
+    `effect`, `ci_low` and `ci_high` are on the log scale of `viral_ratio` (log-lift); `lift` = exp(effect) is
+    the multiple of the same accounts' other reels' views. `verdict` is supported | not_supported |
+    not_enough_data; `supported` is verdict == "supported".
+    """
 
     run_id: str
-    insight_id: str
+    insight_id: str  # feature, or feature=level
     feature: str
-    statement: str
-    supported: bool  # the interval excludes "no difference"
-    viral_value: float | None
-    other_value: float | None
-    difference: float | None
+    level: str | None  # the value, for a categorical or list feature
+    kind: str  # boolean | number | level | item | presence
+    threshold: float | None  # numbers: "with" means above this (the median)
+    verdict: str
+    supported: bool
+    effect: float | None
+    lift: float | None
     ci_low: float | None
     ci_high: float | None
-    effect_size: float | None
     p_value: float | None
-    n_viral: int
-    n_other: int
+    q_value: float | None
+    n_with: int
+    n_without: int
+    accounts_with_both: int
+    accounts_same_sign: int
+    viral_share_with: float | None
+    viral_share_without: float | None
+    lift_with: float | None  # geometric mean of viral_ratio over reels with the feature
+    lift_without: float | None
     example_post_ids: list[str]
+    sources: list[str]  # analyzer/model (or "reel") the values came from
+    statement: str
+    method: str
+    input_fingerprint: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Recommendation:
+    """One line of the playbook for the content team, grounded in supported insights of one run."""
+
+    run_id: str
+    rank: int
+    recommendation: str
+    insight_ids: list[str]
+    insights_run_id: str  # the run whose insights it rests on
+    writer: str  # gemini | template
+    model: str | None
+    prompt_version: str | None
+    input_tokens: int | None
+    output_tokens: int | None
+    cost_usd: float | None
+    note: str | None  # why the template wrote it when a model was asked
     input_fingerprint: str
     created_at: datetime
 

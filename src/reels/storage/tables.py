@@ -154,18 +154,48 @@ INSIGHTS = _spec(
     ("run_id", pa.string()),
     ("insight_id", pa.string()),
     ("feature", pa.string()),
-    ("statement", pa.string()),
+    ("level", pa.string()),
+    ("kind", pa.string()),
+    ("threshold", pa.float64()),
+    ("verdict", pa.string()),
     ("supported", pa.bool_()),
-    ("viral_value", pa.float64()),
-    ("other_value", pa.float64()),
-    ("difference", pa.float64()),
+    ("effect", pa.float64()),
+    ("lift", pa.float64()),
     ("ci_low", pa.float64()),
     ("ci_high", pa.float64()),
-    ("effect_size", pa.float64()),
     ("p_value", pa.float64()),
-    ("n_viral", pa.int64()),
-    ("n_other", pa.int64()),
+    ("q_value", pa.float64()),
+    ("n_with", pa.int64()),
+    ("n_without", pa.int64()),
+    ("accounts_with_both", pa.int64()),
+    ("accounts_same_sign", pa.int64()),
+    ("viral_share_with", pa.float64()),
+    ("viral_share_without", pa.float64()),
+    ("lift_with", pa.float64()),
+    ("lift_without", pa.float64()),
     ("example_post_ids", STR_LIST),
+    ("sources", STR_LIST),
+    ("statement", pa.string()),
+    ("method", pa.string()),
+    ("input_fingerprint", pa.string()),
+    ("created_at", TS),
+)
+
+PLAYBOOK = _spec(
+    "playbook",
+    ("run_id", "rank"),
+    ("run_id", pa.string()),
+    ("rank", pa.int64()),
+    ("recommendation", pa.string()),
+    ("insight_ids", STR_LIST),
+    ("insights_run_id", pa.string()),
+    ("writer", pa.string()),
+    ("model", pa.string()),
+    ("prompt_version", pa.string()),
+    ("input_tokens", pa.int64()),
+    ("output_tokens", pa.int64()),
+    ("cost_usd", pa.float64()),
+    ("note", pa.string()),
     ("input_fingerprint", pa.string()),
     ("created_at", TS),
 )
@@ -221,7 +251,7 @@ ADS = _spec(
 )
 
 ALL: dict[str, TableSpec] = {
-    t.name: t for t in (REEL_SNAPSHOTS, REELS, MEDIA, ANALYSES, INSIGHTS, RUNS, QUARANTINE, ADS)
+    t.name: t for t in (REEL_SNAPSHOTS, REELS, MEDIA, ANALYSES, INSIGHTS, PLAYBOOK, RUNS, QUARANTINE, ADS)
 }
 
 
