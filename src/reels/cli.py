@@ -175,8 +175,8 @@ def run_cmd(s: Session, log: RunLog, source: str, analyzer: str, dataset_id: str
     _echo_stage(log, pipeline.label(s.job))
     with components.http_client(s.settings) as client:
         _echo_stage(log, pipeline.download(s.job, client, components.build_fallbacks(s.settings, s.secrets)))
-    _echo_stage(log, pipeline.analyze(s.job, the_analyzer))
-    _echo_stage(log, pipeline.insights(s.job))
+    _echo_stage(log, pipeline.analyze(s.job, the_analyzer, measure=components.build_measurer(analyzer)))
+    _insights(s, log)
     _echo_totals(s, log)
     click.echo(f"report    {pipeline.report(s.job, current_run=log.row('ok', None, datetime.now(UTC)))}")
 
@@ -193,8 +193,11 @@ def _echo_totals(s: Session, log: RunLog) -> None:
             "Nothing new: every reel was already stored, downloaded and analyzed; no paid work was redone."
         )
     cost = {stage: c.get("cost_usd_micros", 0) / 1e6 for stage, c in counts.items()}
-    scrape, analysis = cost.get("ingest", 0.0), cost.get("analyze", 0.0)
-    click.echo(f"Cost ${scrape + analysis:.4f} (scrape ${scrape:.4f}, analysis ${analysis:.4f})")
+    scrape, analysis, writing = (cost.get(k, 0.0) for k in ("ingest", "analyze", "playbook"))
+    click.echo(
+        f"Cost ${scrape + analysis + writing:.4f} (scrape ${scrape:.4f}, analysis ${analysis:.4f}, "
+        f"playbook ${writing:.4f})"
+    )
     click.echo(f"Tables in {s.job.store.location} · videos in {s.settings.paths.media}/ · run {s.job.run_id}")
 
 
@@ -251,15 +254,27 @@ def analyze_cmd(
 ) -> None:
     """Analyze the stored videos that have no analysis yet."""
     the_analyzer = components.build_analyzer(analyzer, s.settings, s.secrets)
-    _echo_stage(log, pipeline.analyze(s.job, the_analyzer, retry_failed=retry_failed, redo=frozenset(redo)))
+    measure = components.build_measurer(analyzer)
+    _echo_stage(
+        log,
+        pipeline.analyze(
+            s.job, the_analyzer, retry_failed=retry_failed, redo=frozenset(redo), measure=measure
+        ),
+    )
 
 
 @cli.command("insights")
 @common_options
 @command("insights")
 def insights_cmd(s: Session, log: RunLog, **_: Any) -> None:
-    """Compare viral with other reels and write the hypotheses."""
+    """Find what viral reels do differently (within accounts, false discoveries controlled) and write the
+    playbook."""
+    _insights(s, log)
+
+
+def _insights(s: Session, log: RunLog) -> None:
     _echo_stage(log, pipeline.insights(s.job))
+    _echo_stage(log, pipeline.playbook(s.job, components.build_playbook_writer(s.settings, s.secrets)))
 
 
 @cli.command("report")

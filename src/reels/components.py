@@ -18,6 +18,7 @@ from reels.databricks import secrets_environ
 from reels.errors import ConfigError
 from reels.fallbacks import Fallback
 from reels.fallbacks import build_fallbacks as make_fallbacks
+from reels.insights.playbook import PlaybookWriter, TemplateWriter
 from reels.nettransport import download_client
 from reels.sources import ReelSource
 from reels.sources.file import FileSource
@@ -118,6 +119,27 @@ def build_analyzer(choice: str, settings: Settings, secrets: Secrets) -> Analyze
 
     gemini = GeminiAnalyzer.from_settings(settings.gemini, secrets.gemini_api_key)
     return FallbackAnalyzer(gemini, LocalAnalyzer(), threshold=settings.gemini.breaker_threshold)
+
+
+def build_measurer(choice: str) -> Analyzer | None:
+    """The local measurements taken beside a model's analysis (they are free): None when the local analyzer
+    is the analyzer already."""
+    return None if choice == "local" else LocalAnalyzer()
+
+
+def build_playbook_writer(settings: Settings, secrets: Secrets) -> PlaybookWriter:
+    """Gemini when `[insights] playbook` asks for it (auto: when GEMINI_API_KEY is set), else the template."""
+    choice = settings.insights.playbook
+    if choice == "template" or (choice == "auto" and not secrets.gemini_api_key):
+        return TemplateWriter()
+    if not secrets.gemini_api_key:
+        raise ConfigError(
+            '[insights] playbook = "gemini" needs GEMINI_API_KEY in the environment or .env; set it or use '
+            '"template".'
+        )
+    from reels.insights.gemini_writer import GeminiPlaybookWriter  # the SDK only when used
+
+    return GeminiPlaybookWriter.from_settings(settings.gemini, secrets.gemini_api_key)
 
 
 def build_store(settings: Settings) -> Store:

@@ -21,12 +21,13 @@ import httpx
 from reels import ads as ads_mod
 from reels import insights as insights_mod
 from reels.analysis import Analyzer, ReelContext, attributed, done_keys
-from reels.analysis.schema import COMPARABLE_FEATURES
 from reels.config import Settings
 from reels.download import download_media
 from reels.errors import AnalysisError, InvalidMedia
 from reels.fallbacks import Fallback
 from reels.ingest import field_map, parse_items
+from reels.insights import playbook as playbook_mod
+from reels.insights.playbook import PlaybookWriter
 from reels.mediastore import MediaStore
 from reels.records import AnalysisRow, MediaFile, Reel, StageCounts, as_row
 from reels.report import ReportData, render_report
@@ -40,6 +41,7 @@ from reels.storage.tables import (
     INSIGHTS,
     LABEL_FIELDS,
     MEDIA,
+    PLAYBOOK,
     QUARANTINE,
     REEL_SNAPSHOTS,
     REELS,
@@ -219,35 +221,64 @@ def download(job: Job, client: httpx.Client, fallbacks: Sequence[Fallback] = ())
 
 
 def analyze(
-    job: Job, analyzer: Analyzer, *, retry_failed: bool = False, redo: frozenset[str] = frozenset()
+    job: Job,
+    analyzer: Analyzer,
+    *,
+    retry_failed: bool = False,
+    redo: frozenset[str] = frozenset(),
+    measure: Analyzer | None = None,
 ) -> StageCounts:
-    """Analyze stored videos with no analysis yet by this analyzer (any of its models) and prompt version.
+    """Analyze stored videos with no analysis yet by this analyzer (any of its models) and prompt version;
+    then, with `measure` (the local analyzer, when Gemini analyzes), measure every video it has not measured.
 
     `redo`: analyzer names whose rows do not count as done (`--redo local` re-asks Gemini for the reels the
-    local backup did when Gemini was down).
+    local backup did when Gemini was down). The measurements come second so that a crash between the two
+    never leaves a measured-only reel that would count as done for Gemini's local backup.
     """
     counts = StageCounts("analyze")
+    reels = {r["post_id"]: r for r in job.rows(REELS)}
+    media = [m for m in job.rows(MEDIA) if m["status"] == "ok"]
     keys = {k for k in done_keys(analyzer) if k[0] not in redo}
+    done = _analysis_pass(job, analyzer, keys, media, reels, counts, retry_failed=retry_failed)
+    counts.add("already_analyzed", done)
+    if measure is not None:
+        _analysis_pass(
+            job, measure, done_keys(measure), media, reels, counts, retry_failed, "measured", "measure_failed"
+        )
+    return counts
+
+
+def _analysis_pass(
+    job: Job,
+    analyzer: Analyzer,
+    keys: set[tuple[str, str, str]] | frozenset[tuple[str, str, str]],
+    media: Sequence[dict[str, Any]],
+    reels: Mapping[str, dict[str, Any]],
+    counts: StageCounts,
+    retry_failed: bool = False,
+    ok_key: str = "analyzed",
+    failed_key: str = "failed",
+) -> int:
+    """Run `analyzer` over the videos with no row under `keys`; returns how many had one already."""
     existing = [a for a in job.rows(ANALYSES) if (a["analyzer"], a["model"], a["prompt_version"]) in keys]
     done = {a["post_id"] for a in existing if a["status"] == "ok" or not retry_failed}
     by_sha = {a["sha256"]: a for a in existing if a["status"] == "ok"}
-    reels = {r["post_id"]: r for r in job.rows(REELS)}
-    todo = [m for m in job.rows(MEDIA) if m["status"] == "ok" and m["post_id"] not in done]
-    counts.add("already_analyzed", len(done))
     reused: list[AnalysisRow] = []
     fresh = []
-    for media in todo:
-        cached = by_sha.get(media["sha256"])
+    for m in media:
+        if m["post_id"] in done:
+            continue
+        cached = by_sha.get(m["sha256"])
         if cached:  # the same video under another post: reuse, pay nothing
-            reused.append(_reuse(cached, media["post_id"], job))
+            reused.append(_reuse(cached, m["post_id"], job))
             counts.add("reused")
         else:
-            fresh.append(media)
+            fresh.append(m)
     job.merge(ANALYSES, [as_row(a) for a in reused])
     cost = 0.0
 
-    def one(media: dict[str, Any]) -> AnalysisRow:
-        return _analyze_one(analyzer, media, reels.get(media["post_id"], {}), job)
+    def one(m: dict[str, Any]) -> AnalysisRow:
+        return _analyze_one(analyzer, m, reels.get(m["post_id"], {}), job)
 
     with (
         job.progress(f"analyze ({analyzer.name})", len(fresh)) as advance,
@@ -260,13 +291,13 @@ def analyze(
             batch = list(pool.map(one, chunk))
             job.merge(ANALYSES, [as_row(a) for a in batch])
             for row in batch:
-                counts.add("failed" if row.status != "ok" else "analyzed")
+                counts.add(ok_key if row.status == "ok" else failed_key)
                 if row.analyzer != analyzer.name:
                     counts.add(f"by_{row.analyzer}")
                 cost += row.cost_usd or 0.0
             advance(len(chunk))
     counts.add("cost_usd_micros", round(cost * 1e6))
-    return counts
+    return len({m["post_id"] for m in media} & done)
 
 
 def _analyze_one(analyzer: Analyzer, media: dict[str, Any], reel: dict[str, Any], job: Job) -> AnalysisRow:
@@ -334,66 +365,88 @@ def _reuse(cached: dict[str, Any], post_id: str, job: Job) -> AnalysisRow:
 
 
 def insights(job: Job) -> StageCounts:
-    """Compare viral with other reels on the analyzed features; skip when the inputs have not changed."""
+    """Estimate every feature's within-account effect on lift; skip when the inputs have not changed."""
     counts = StageCounts("insights")
-    rows = analyzed_reels(job)
     s = job.settings.insights
-    # Changed settings must recompute too, not only changed inputs.
-    fingerprint = insights_mod.input_fingerprint(
-        rows, min_group=s.min_group, bootstrap=s.bootstrap, confidence=s.confidence
-    )
+    table = insights_mod.feature_table(job.rows(REELS), job.rows(ANALYSES), min_reels=s.min_reels)
+    fingerprint = insights_mod.input_fingerprint(table, s)
     previous = job.rows(INSIGHTS)
     if previous and max(previous, key=lambda r: r["created_at"])["input_fingerprint"] == fingerprint:
         counts.notes.append("insights unchanged: no new labels or analyses since the last run")
         counts.add("unchanged", 1)
         return counts
-    found = insights_mod.feature_insights(
-        rows,
-        run_id=job.run_id,
-        now=job.now,
-        min_group=s.min_group,
-        bootstrap=s.bootstrap,
-        confidence=s.confidence,
-    )
+    found = insights_mod.findings(table, s, run_id=job.run_id, now=job.now, fingerprint=fingerprint)
     if not found:
-        viral, other = insights_mod.group_sizes(rows)
         counts.notes.append(
-            f"too few analyzed reels to compare: {viral} viral and {other} other (need {s.min_group} of each)"
+            f"nothing to compare yet: {len(table.post_ids)} reels labelled viral or not viral, "
+            f"in {len(table.account_names)} accounts"
         )
     job.merge(INSIGHTS, [as_row(i) for i in found])
-    counts.add("hypotheses", len(found))
+    counts.add("tests", sum(1 for i in found if i.verdict != "not_enough_data"))
     counts.add("supported", sum(1 for i in found if i.supported))
+    counts.add("not_enough_data", sum(1 for i in found if i.verdict == "not_enough_data"))
     return counts
 
 
-def analyzed_reels(job: Job) -> list[dict[str, Any]]:
-    """Labelled reels joined with their analyzed features (first non-null per feature, Gemini first)."""
-    analyses = sorted(
-        (a for a in job.rows(ANALYSES) if a["status"] == "ok"), key=lambda a: a["analyzer"] != "gemini"
+def playbook(job: Job, writer: PlaybookWriter) -> StageCounts:
+    """Write the playbook from the latest run's supported insights; skip when they and the writer have not
+    changed, so an unchanged re-run pays for nothing."""
+    counts = StageCounts("playbook")
+    latest = latest_insights(job.rows(INSIGHTS))
+    supported = sorted(
+        (insights_mod.from_row(r) for r in latest if r["supported"]), key=insights_mod.rank_key
     )
-    features: dict[str, dict[str, Any]] = {}
-    for a in analyses:
-        merged = features.setdefault(a["post_id"], {})
-        for name in COMPARABLE_FEATURES:
-            if merged.get(name) is None:
-                merged[name] = a.get(name)
-    return [r | features[r["post_id"]] for r in job.rows(REELS) if r["post_id"] in features]
+    if not supported:
+        counts.notes.append("no playbook yet: no finding is supported")
+        return counts
+    insights_fp = supported[0].input_fingerprint
+    size = job.settings.insights.playbook_size
+    stored = job.rows(PLAYBOOK)
+    fingerprint = playbook_mod.playbook_fingerprint(insights_fp, writer, size)
+    if stored and max(stored, key=lambda r: r["created_at"])["input_fingerprint"] == fingerprint:
+        counts.notes.append("playbook unchanged: its findings and writer are the same as last time")
+        counts.add("unchanged", 1)
+        return counts
+    reels = {r["post_id"]: r for r in job.rows(REELS)}
+    summaries = {a["post_id"]: a["summary"] for a in job.rows(ANALYSES) if a.get("summary")}
+    evidence = playbook_mod.evidence(supported, reels, summaries)
+    written = playbook_mod.write_playbook(
+        writer,
+        evidence,
+        size=size,
+        run_id=job.run_id,
+        insights_run_id=supported[0].run_id,
+        insights_fingerprint=insights_fp,
+        now=job.now,
+    )
+    job.merge(PLAYBOOK, [as_row(r) for r in written])
+    counts.add("recommendations", len(written))
+    counts.add(f"by_{written[0].writer}")
+    counts.add("cost_usd_micros", round(sum(r.cost_usd or 0.0 for r in written) * 1e6))
+    counts.notes += [written[0].note] if written[0].note else []
+    return counts
+
+
+def latest_insights(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The `insights` rows of the most recent run that wrote any."""
+    if not rows:
+        return []
+    last = max(rows, key=lambda r: r["created_at"])["run_id"]
+    return [r for r in rows if r["run_id"] == last]
 
 
 def report(job: Job, current_run: Mapping[str, Any] | None = None) -> Path:
     """Write the HTML report; returns its path. `current_run`: the run in progress, shown as the latest."""
     runs = [r for r in job.rows(RUNS) if r["status"] != "running"]
-    latest_insights = job.rows(INSIGHTS)
-    if latest_insights:
-        last = max(latest_insights, key=lambda r: r["created_at"])["run_id"]
-        latest_insights = [i for i in latest_insights if i["run_id"] == last]
+    latest = latest_insights(job.rows(INSIGHTS))
     media, analyses = job.rows(MEDIA), job.rows(ANALYSES)
     data = ReportData(
         generated_at=job.now,
         run=current_run or (max(runs, key=lambda r: r["started_at"]) if runs else None),
         reels=job.rows(REELS),
         analyses=[a for a in analyses if a["status"] == "ok"],
-        insights=[insights_mod.from_row(i) for i in latest_insights],
+        insights=[insights_mod.from_row(i) for i in latest],
+        playbook=latest_insights(job.rows(PLAYBOOK)),
         media_status=dict(Counter(m["status"] for m in media)),
         failures=failures(media, analyses),
         quarantined=job.store.read(QUARANTINE).num_rows,

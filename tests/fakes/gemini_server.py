@@ -48,6 +48,7 @@ FAULTS = (
     "upload-503",  # (upload) the start POST answers 503 with an empty message
 )
 _POST_ID = re.compile(r'"post_id":\s*"([^"]+)"')
+_FINDINGS = re.compile(r"<<<FINDINGS\n(.*)\nFINDINGS>>>", re.DOTALL)
 
 
 @dataclass
@@ -78,6 +79,8 @@ class FakeGemini:
         self.fail_rate, self.latency_s, self.slow_s = fail_rate, latency_s, slow_s
         self.retry_delay_s, self.processing_polls = retry_delay_s, processing_polls
         self.per_post: dict[str, str | list[str]] = {}  # post id → fault every call, or one per call
+        self.answers: dict[str, dict[str, Any]] = {}  # post id → fields that answer differs in
+        self.playbooks: list[list[dict[str, Any]]] = []  # the findings each playbook request carried
         self.down_models: set[str] = set()  # these models always answer 503
         self.lock = threading.Lock()
         self.counts: Counter[str] = Counter()  # route → requests; also "429-sent", "503-sent"
@@ -117,6 +120,9 @@ class FakeGemini:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
+        # A connection gone between select() and accept() would block a blocking accept() until the next
+        # one, and shutdown() with it (seen once, under load): accept() gives up after a second instead.
+        self._server.socket.settimeout(1.0)
         threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         ).start()
@@ -161,21 +167,39 @@ class FakeGemini:
         return None
 
     def answer(self, post_id: str | None, model: str, fault: str | None) -> dict[str, Any]:
-        text = json.dumps(
+        fields = {
+            "summary": f"A cat reel ({post_id}) analyzed by {model}.",
+            "hook": "A cat stares at the camera.",
+            "format": "single_shot",
+            "cat_count": 1,
+            "cat_behaviours": ["staring", "pouncing"],
+            "people_present": False,
+            "on_screen_text": None,
+            "audio_kind": "music",
+            "pacing": "medium",
+            "emotional_tone": "funny",
+            "virality_hypothesis": "The pounce lands in the first second.",
+        }
+        text = json.dumps(fields | self.answers.get(post_id or "", {}))
+        return self._candidate(text, model, fault)
+
+    def playbook_answer(
+        self, findings: list[dict[str, Any]], model: str, fault: str | None
+    ) -> dict[str, Any]:
+        """One recommendation per finding (citing it), plus one citing an id that was never given."""
+        with self.lock:
+            self.playbooks.append(findings)
+        recs = [
             {
-                "summary": f"A cat reel ({post_id}) analyzed by {model}.",
-                "hook": "A cat stares at the camera.",
-                "format": "single_shot",
-                "cat_count": 1,
-                "cat_behaviours": ["staring", "pouncing"],
-                "people_present": False,
-                "on_screen_text": None,
-                "audio_kind": "music",
-                "pacing": "medium",
-                "emotional_tone": "funny",
-                "virality_hypothesis": "The pounce lands in the first second.",
+                "recommendation": f"Make more {f['subject']} (rests on {f['insight_id']}).",
+                "insight_ids": [f["insight_id"]],
             }
-        )
+            for f in findings[:5]
+        ]
+        recs.append({"recommendation": "Post at midnight, every night.", "insight_ids": ["made_up"]})
+        return self._candidate(json.dumps({"recommendations": recs}), model, fault)
+
+    def _candidate(self, text: str, model: str, fault: str | None) -> dict[str, Any]:
         finish = "STOP"
         if fault == "malformed":
             text = "Sure! Here is the analysis: {summary: 'a cat'"
@@ -395,7 +419,11 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             with fake.lock:
                 fake.generated.append(record)
-            self._send(200, fake.answer(post_id, model, fault))
+            block = _FINDINGS.search(text)
+            if block:  # the playbook writer's request
+                self._send(200, fake.playbook_answer(json.loads(block.group(1)), model, fault))
+            else:
+                self._send(200, fake.answer(post_id, model, fault))
 
     # -- resumable upload --------------------------------------------------------------------------------
 

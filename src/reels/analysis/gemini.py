@@ -232,7 +232,7 @@ class GeminiAnalyzer:
                         usage = response.usage_metadata if response is not None else None
                         self._limiter.release(reservation, usage.prompt_token_count if usage else None)
             except Exception as exc:
-                error = _translate(exc, model, self._settings.timeout_s)
+                error = translate_error(exc, model, self._settings.timeout_s)
                 if error is None:
                     raise
                 if isinstance(error, GeminiQuotaExhausted):
@@ -351,7 +351,7 @@ class GeminiAnalyzer:
             try:
                 return call()
             except Exception as exc:
-                error = _translate(exc, None, self._settings.timeout_s, upload=True)
+                error = translate_error(exc, None, self._settings.timeout_s, upload=True)
                 if error is None:
                     raise
                 if isinstance(error, GeminiQuotaExhausted):
@@ -374,6 +374,17 @@ def parse_response(response: types.GenerateContentResponse, model: str) -> tuple
     Raises GeminiBadResponse for a blocked prompt, a truncated or filtered answer, text that is not JSON,
     or JSON that does not fit the schema. Never trusts `response.parsed` (silently None on all of those).
     """
+    text = answer_text(response, model)
+    try:
+        analysis = to_analysis(GeminiAnswer.model_validate_json(text))
+    except ValidationError as exc:
+        raise bad_answer(exc, model) from exc
+    return analysis, text
+
+
+def answer_text(response: types.GenerateContentResponse, model: str) -> str:
+    """The answer's text. Raises GeminiBadResponse for a blocked prompt, a truncated or filtered answer, or
+    an empty one."""
     feedback = response.prompt_feedback
     if feedback is not None and feedback.block_reason:
         reason = getattr(feedback.block_reason, "value", feedback.block_reason)
@@ -390,17 +401,18 @@ def parse_response(response: types.GenerateContentResponse, model: str) -> tuple
         raise GeminiBadResponse(f"the answer stopped early ({finish.value})", model=model)
     if not text.strip():
         raise GeminiBadResponse("the answer is empty", model=model)
-    try:
-        analysis = to_analysis(GeminiAnswer.model_validate_json(text))
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(x) for x in first["loc"]) or "the answer"
-        kind = "not JSON" if first["type"] == "json_invalid" else "not the schema"
-        raise GeminiBadResponse(f"the answer is {kind}: {where}: {first['msg']}", model=model) from exc
-    return analysis, text
+    return text
 
 
-def _translate(
+def bad_answer(exc: ValidationError, model: str) -> GeminiBadResponse:
+    """What was wrong with an answer that did not validate: not JSON, or not the schema (and where)."""
+    first = exc.errors()[0]
+    where = ".".join(str(x) for x in first["loc"]) or "the answer"
+    kind = "not JSON" if first["type"] == "json_invalid" else "not the schema"
+    return GeminiBadResponse(f"the answer is {kind}: {where}: {first['msg']}", model=model)
+
+
+def translate_error(
     exc: Exception, model: str | None, timeout_s: float, upload: bool = False
 ) -> GeminiError | None:
     """Our error for an SDK or transport exception, or None for one that is not Gemini's (a bug: re-raise)."""
@@ -478,7 +490,10 @@ __all__ = [
     "GeminiRejected",
     "GeminiUnavailable",
     "GeminiUploadStuck",
+    "answer_text",
+    "bad_answer",
     "make_client",
     "make_limiter",
     "parse_response",
+    "translate_error",
 ]
