@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from reels import charts
-from reels.insights import feature_insights
+from reels.records import Insight
 from reels.report import ReportData, render_report, safe_url
 
 T = datetime(2026, 11, 16, 6, tzinfo=UTC)
@@ -49,6 +49,43 @@ def reel(
     )
 
 
+def finding(
+    insight_id: str, verdict: str, effect: float | None, examples: list[str], threshold: float | None = None
+) -> Insight:
+    feature, _, level = insight_id.partition("=")
+    tested = effect is not None
+    return Insight(
+        run_id="r1",
+        insight_id=insight_id,
+        feature=feature,
+        level=level or None,
+        kind="level" if level else "number",
+        threshold=threshold,
+        verdict=verdict,
+        supported=verdict == "supported",
+        effect=effect,
+        lift=2.718281828**effect if tested else None,
+        ci_low=effect - 0.3 if tested else None,
+        ci_high=effect + 0.3 if tested else None,
+        p_value=0.001 if tested else None,
+        q_value=0.01 if tested else None,
+        n_with=12,
+        n_without=23,
+        accounts_with_both=2,
+        accounts_same_sign=2,
+        viral_share_with=0.4,
+        viral_share_without=0.0,
+        lift_with=2.0,
+        lift_without=0.8,
+        example_post_ids=examples,
+        sources=["local/opencv"],
+        statement=f"Statement about {insight_id} ({verdict}).",
+        method="within_account_v2",
+        input_fingerprint="f",
+        created_at=T,
+    )
+
+
 def sample() -> ReportData:
     reels = [reel(f"V{i}", "whiskerdiaries", 80_000 + 40_000 * i, "viral") for i in range(5)]
     reels += [
@@ -69,7 +106,6 @@ def sample() -> ReportData:
         )
         for i, r in enumerate(reels[:-1])
     ]
-    rows = [r | a for r, a in zip(reels, analyses, strict=False)]
     run = dict(
         run_id="20261116T060000Z-abc123",
         command="run",
@@ -90,7 +126,22 @@ def sample() -> ReportData:
         run=run,
         reels=reels,
         analyses=analyses,
-        insights=feature_insights(rows, run_id="r1", now=T, bootstrap=500),
+        insights=[
+            finding("cuts_per_s", "supported", 0.9, ["V4", "V3"], threshold=0.6),
+            finding("format=pov", "not_supported", 0.1, []),
+            finding("hashtag=fyp", "not_enough_data", None, []),
+        ],
+        playbook=[
+            dict(
+                run_id="r1",
+                rank=1,
+                recommendation="Cut faster: <b>2.5×</b>",
+                insight_ids=["cuts_per_s"],
+                writer="gemini",
+                model="gemini-3.8-flash",
+                note=None,
+            ),
+        ],
         media_status={"ok": 33, "failed": 2},
         quarantined=2,
         failures=[
@@ -116,14 +167,17 @@ def tags(html: str) -> list[tuple[str, dict[str, str | None]]]:
     return parser.tags
 
 
-def test_sample_report_has_the_viral_reels_hypotheses_and_charts() -> None:
+def test_sample_report_has_the_viral_reels_findings_playbook_and_charts() -> None:
     html = render_report(sample())
     assert html.count("<svg") >= 2
     for i in range(5):
         assert f'href="https://www.instagram.com/reel/V{i}/"' in html
     assert "@whiskerdiaries" in html and "@purrfectpaws" in html
-    assert "Viral reels average 1." in html and "cuts per second" in html  # the planted hypothesis
+    assert "Statement about cuts_per_s (supported)." in html  # the supported finding ...
     assert "@whiskerdiaries V4</a>" in html  # ... with its best example linked
+    assert "Reels cutting more than 0.6 times a second" in html  # ... on the lift chart
+    assert "Cut faster: &lt;b&gt;2.5×&lt;/b&gt;" in html and "gemini (gemini-3.8-flash)" in html  # playbook
+    assert "Not enough data yet (1 features)" in html and "No clear effect (1 features)" in html
     assert "20k" in html and "240k" in html  # baseline and views, for people
     assert "12.0×" in html  # V4: 240k / 20k
     assert "HTTP 403 from cdn: link expired" in html
@@ -198,7 +252,7 @@ def test_empty_inputs_still_render(data: ReportData) -> None:
     html = render_report(data)
     assert html.startswith("<!doctype html>") and html.rstrip().endswith("</html>")
     assert "No reel is labelled viral yet." in html
-    assert "No hypotheses yet" in html
+    assert "No findings yet" in html and "No playbook yet" in html
     assert html.count("<svg") >= 2
 
 

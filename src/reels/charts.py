@@ -44,11 +44,11 @@ class Point:
 
 @dataclass(frozen=True)
 class Interval:
-    """One feature on the difference chart: viral minus other, with its interval, on its own scale."""
+    """One finding on the lift chart: its log-lift and interval."""
 
     label: str
-    values: str  # e.g. "81% vs 43%"
-    difference: float
+    values: str  # e.g. "2.3× (1.4–3.8×)"
+    difference: float  # the estimate, log scale
     low: float
     high: float
     supported: bool
@@ -126,32 +126,35 @@ def views_vs_baseline(points: Sequence[Point], *, ratio: float | None = None) ->
     return _svg(w, h, "Each reel's views against its account's usual views (log scales)", body)
 
 
-def differences(rows: Sequence[Interval], *, confidence: float = 0.95) -> str:
-    """Viral minus other per feature: a dot for the difference and a bar for its interval.
-
-    Each row has its own scale (features have different units); what matters is whether the bar crosses the
-    dashed "no difference" line.
-    """
-    w, row_h, top, label_w, plot_w = 720, 34, 38, 230, 260
+def lifts(rows: Sequence[Interval], *, confidence: float = 0.95) -> str:
+    """Each finding's within-account lift on one log scale: a dot for the estimate (`difference`, the
+    log-lift) and a bar for its interval; the dashed line is 1× (no effect)."""
+    w, row_h, top, label_w, plot_w = 760, 34, 38, 270, 280
     if not rows:
-        return _svg(w, 60, "Viral vs other reels", [_text(w / 2, 34, "No comparisons yet.", anchor="middle")])
-    h = top + row_h * len(rows) + 10
+        return _svg(
+            w, 60, "Within-account lift per finding", [_text(w / 2, 34, "No findings yet.", anchor="middle")]
+        )
+    h = top + row_h * len(rows) + 24
     cx = label_w + plot_w / 2
+    m = max(max(abs(r.low), abs(r.high), abs(r.difference)) for r in rows) or 1.0
+    m = max(m, math.log(2))
+
+    def x(v: float) -> float:
+        return cx + max(-m, min(m, v)) / m * (plot_w / 2 - 8)
+
     body = [
-        _text(cx - 8, 16, "← lower in viral reels", anchor="end", fill=OTHER),
-        _text(cx + 8, 16, "higher in viral reels →", fill=OTHER),
-        _text(label_w + plot_w + 16, 16, "viral vs other", fill=OTHER),
-        _line(cx, top - 12, cx, h - 6, INK, ' stroke-dasharray="3 3"'),
+        _text(cx - 8, 16, "← fewer views", anchor="end", fill=OTHER),
+        _text(cx + 8, 16, "more views →", fill=OTHER),
+        _text(label_w + plot_w + 16, 16, "vs same account's other reels", fill=OTHER),
+        _line(cx, top - 12, cx, h - 20, INK, ' stroke-dasharray="3 3"'),
     ]
+    for tick in (0.25, 0.5, 1.0, 2.0, 4.0):
+        if abs(math.log(tick)) <= m:
+            body.append(_text(x(math.log(tick)), h - 6, f"{tick:g}×", anchor="middle", fill=OTHER))
     for i, r in enumerate(rows):
         mid = top + i * row_h + row_h / 2
-        m = max(abs(r.low), abs(r.high), abs(r.difference)) or 1.0
-
-        def x(v: float, m: float = m) -> float:
-            return cx + v / m * (plot_w / 2 - 8)
-
         colour = VIRAL if r.supported else MUTED
-        tip = f"{r.label}: {r.values}; {confidence * 100:g}% interval of the difference shown as the bar"
+        tip = f"{r.label}: {r.values}; {confidence * 100:g}% interval shown as the bar"
         body += [
             f'<rect x="0" y="{mid - row_h / 2:.1f}" width="{w}" height="{row_h}" '
             f'fill="{GRID if i % 2 else "none"}" fill-opacity="0.5"/>',
@@ -161,7 +164,7 @@ def differences(rows: Sequence[Interval], *, confidence: float = 0.95) -> str:
             f'<circle cx="{x(r.difference):.1f}" cy="{mid:.1f}" r="6" fill="{colour}" stroke="white"/>',
             _text(label_w + plot_w + 16, mid + 4, r.values, fill=INK if r.supported else OTHER),
         ]
-    return _svg(w, h, "Difference between viral and other reels per feature", body)
+    return _svg(w, h, "Within-account lift per finding (log scale)", body)
 
 
 def label_bars(counts: Mapping[str, Mapping[str, int]]) -> str:

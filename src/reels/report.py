@@ -20,12 +20,13 @@ import jinja2
 from markupsafe import Markup
 
 from reels import charts
-from reels.insights import FEATURES, rank_key
+from reels.insights import rank_key, subject
+from reels.insights.wording import multiple, multiple_of
 from reels.records import Insight
 from reels.virality import TIERS
 
 CAPTION_CHARS = 140
-TOP_FEATURES = 8  # rows in the viral-vs-other chart
+TOP_FEATURES = 12  # rows in the lift chart
 MAX_FAILURES = 200  # failures listed one by one; the rest are counted
 
 
@@ -37,7 +38,8 @@ class ReportData:
     run: Mapping[str, Any] | None  # the last `runs` row
     reels: Sequence[Mapping[str, Any]]  # `reels` rows, virality fields included
     analyses: Sequence[Mapping[str, Any]]  # ok `analyses` rows
-    insights: Sequence[Insight]  # any order: shown supported first, then by |effect size|
+    insights: Sequence[Insight]  # the latest run's findings, any order: shown supported first, then by q
+    playbook: Sequence[Mapping[str, Any]] = ()  # the latest `playbook` rows
     media_status: Mapping[str, int] = field(default_factory=dict)  # media rows per status
     failures: Sequence[Mapping[str, Any]] = ()  # post_id, stage, status, error
     quarantined: int = 0
@@ -93,6 +95,8 @@ def _view(data: ReportData) -> dict[str, Any]:
         per_account[str(r.get("username"))][str(r.get("virality_label") or "unlabelled")] += 1
     ranked = sorted(data.insights, key=rank_key)
     insights = [_insight(i, by_id) for i in ranked]
+    tested = [i for i in ranked if i.verdict != "not_enough_data"]
+    playbook = sorted(data.playbook, key=lambda r: int(r["rank"]))
     seen = {k for c in per_account.values() for k in c}
     failures = sorted(data.failures, key=lambda f: (str(f.get("stage")), str(f.get("post_id"))))
     methods = sorted({str(r["virality_method"]) for r in reels if r.get("virality_method")})
@@ -106,10 +110,19 @@ def _view(data: ReportData) -> dict[str, Any]:
             viral=len(viral),
             analyzed=len(analyses),
             supported=sum(1 for i in data.insights if i.supported),
+            tested=len(tested),
         ),
+        playbook=[
+            dict(text=r["recommendation"], cites=[str(x) for x in r.get("insight_ids") or []])
+            for r in playbook
+        ],
+        playbook_by=_writer(playbook[0]) if playbook else None,
+        playbook_note=playbook[0].get("note") if playbook else None,
+        insight_sources=sorted({s for i in data.insights for s in i.sources}),
         viral=[_viral_row(r, analyses.get(r["post_id"])) for r in viral],
-        supported=[i for i in insights if i["supported"]],
-        unsupported=[i for i in insights if not i["supported"]],
+        supported=[i for i in insights if i["verdict"] == "supported"],
+        unsupported=[i for i in insights if i["verdict"] == "not_supported"],
+        thin=[i for i in insights if i["verdict"] == "not_enough_data"],
         accounts=[
             dict(username=u, counts=dict(c), total=sum(c.values()))
             for u, c in sorted(per_account.items(), key=lambda uc: (-uc[1]["viral"], uc[0]))
@@ -123,7 +136,7 @@ def _view(data: ReportData) -> dict[str, Any]:
         tiers=[(name, floor) for floor, name in TIERS],
         analyzers=sorted({f"{a.get('analyzer')} ({a.get('model')})" for a in data.analyses}),
         chart_views=Markup(charts.views_vs_baseline(_points(reels), ratio=threshold)),
-        chart_features=Markup(charts.differences([_interval(i) for i in ranked[:TOP_FEATURES]])),
+        chart_features=Markup(charts.lifts([_interval(i) for i in tested[:TOP_FEATURES]])),
         chart_labels=Markup(charts.label_bars({u: dict(c) for u, c in per_account.items()})),
     )
 
@@ -229,44 +242,35 @@ def _viral_row(r: Mapping[str, Any], analysis: Mapping[str, Any] | None) -> dict
     )
 
 
+def _writer(row: Mapping[str, Any]) -> str:
+    return f"{row.get('writer')} ({row['model']})" if row.get("model") else str(row.get("writer"))
+
+
 def _insight(i: Insight, reels: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     examples = []
     for pid in i.example_post_ids:
         reel = reels.get(pid) or {}
         examples.append(dict(post_id=pid, username=reel.get("username"), url=safe_url(reel.get("url"), pid)))
-    feature = FEATURES.get(i.feature)
-    effect = None
-    if i.effect_size is not None:
-        kind = "h" if feature and feature.boolean else "d"
-        effect = f"Cohen's {kind} = {i.effect_size:+.2f} ({_size(i.effect_size)})"
     return dict(
+        insight_id=i.insight_id,
         statement=i.statement,
+        verdict=i.verdict,
         supported=i.supported,
-        feature=i.feature,
-        effect=effect,
-        p_value=None if i.p_value is None else ("p < 0.001" if i.p_value < 0.001 else f"p = {i.p_value:.3f}"),
+        q_value=None if i.q_value is None else ("q < 0.001" if i.q_value < 0.001 else f"q = {i.q_value:.3f}"),
+        sources=", ".join(i.sources),
         examples=examples,
     )
 
 
-def _size(effect: float) -> str:
-    e = abs(effect)
-    return "large" if e >= 0.8 else "medium" if e >= 0.5 else "small" if e >= 0.2 else "negligible"
-
-
 def _interval(i: Insight) -> charts.Interval:
-    feature = FEATURES.get(i.feature)
-    name = feature.noun if feature else i.feature.replace("_", " ")
-
-    def show(x: float | None) -> str:
-        return "—" if x is None else feature.show(x) if feature else f"{x:.2f}"
-
+    name = subject(i)
+    low, high = i.ci_low or 0.0, i.ci_high or 0.0
     return charts.Interval(
-        label=name[:1].upper() + name[1:],
-        values=f"{show(i.viral_value)} vs {show(i.other_value)}",
-        difference=i.difference or 0.0,
-        low=i.ci_low if i.ci_low is not None else 0.0,
-        high=i.ci_high if i.ci_high is not None else 0.0,
+        label=excerpt(name[:1].upper() + name[1:], 42),
+        values=f"{multiple_of(i.lift)} ({multiple(low)}–{multiple(high)})",
+        difference=i.effect or 0.0,
+        low=low,
+        high=high,
         supported=i.supported,
     )
 
