@@ -71,7 +71,15 @@ def test_first_run_says_what_it_used_and_fills_every_stage(two_runs: dict[str, A
     assert {r["virality_label"] for r in tables["reels"]} >= {"viral", "not_viral"}
     assert all(r["virality_method"] and r["virality_reason"] for r in tables["reels"])
     assert len(tables["analyses"]) >= 120
-    assert tables["insights"], "the sample plants differences the insights stage must find"
+    supported = {i["insight_id"] for i in tables["insights"] if i["supported"]}
+    # The sample plants sound, cuts and cats on viral reels; the local analyzer measures them.
+    assert {"has_audio", "cat_visible"} <= supported, supported
+    assert all(
+        i["q_value"] <= 0.10 and i["accounts_same_sign"] >= 2 for i in tables["insights"] if i["supported"]
+    )
+    book = tables["playbook"]
+    assert 1 <= len(book) <= 7 and {r["writer"] for r in book} == {"template"}
+    assert all(set(r["insight_ids"]) <= supported for r in book)
     report = (two_runs["workdir"] / "reels_report.html").read_text()
     assert report.count("<svg") >= 2
 

@@ -12,6 +12,7 @@ import pytest
 from reels import config, pipeline
 from reels.analysis.local import LocalAnalyzer
 from reels.components import http_client
+from reels.insights.playbook import TemplateWriter
 from reels.mediastore import MediaStore
 from reels.sources.sample import SampleSource
 from reels.storage import Store
@@ -31,6 +32,7 @@ def run_pipeline(store: Store, media: Path) -> dict[str, list[dict[str, Any]]]:
         pipeline.download(job, client)
     pipeline.analyze(job, LocalAnalyzer())
     pipeline.insights(job)
+    pipeline.playbook(job, TemplateWriter())
     return {name: comparable(store.read(spec).to_pylist(), spec.key, media) for name, spec in ALL.items()}
 
 
@@ -50,7 +52,8 @@ def test_the_spark_store_gives_the_same_tables_as_the_delta_store(
     delta = run_pipeline(DeltaStore(tmp_path / "lake"), tmp_path / "media-delta")
     spark = run_pipeline(spark_store, tmp_path / "media-spark")
     sizes = {name: len(rows) for name, rows in delta.items()}
-    assert min(sizes[n] for n in ("reels", "reel_snapshots", "media", "analyses", "insights")) > 0, sizes
+    tables = ("reels", "reel_snapshots", "media", "analyses", "insights", "playbook")
+    assert min(sizes[n] for n in tables) > 0, sizes
     assert len({r["username"] for r in delta["reels"]}) >= 8
     labels = {
         r["post_id"]: (r["virality_label"], r["virality_tier"], r["viral_ratio"]) for r in delta["reels"]
