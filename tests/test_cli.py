@@ -44,6 +44,10 @@ def test_status_on_an_empty_lake(workdir: Path) -> None:
         (["status", "--config", "missing.toml"], {}, "does not exist"),
         (["status"], {"REELS_DOWNLOAD__CONCURRENCY": "-1"}, "[download] concurrency must be greater than 0"),
         (["label", "--analyzer", "magic"], {}, "Invalid value"),
+        (["insights"], {"REELS_INSIGHTS__PLAYBOOK": "gemini"}, "GEMINI_API_KEY"),
+        (["run"], {"REELS_INSIGHTS__PLAYBOOK": "gemini"}, "GEMINI_API_KEY"),
+        (["insights"], {"REELS_INSIGHTS__FDR": "1.5"}, "[insights] fdr must be between 0 and 1"),
+        (["insights"], {"REELS_INSIGHTS__MIN_ACCOUNTS": "1"}, "min_accounts must be at least 2"),
     ],
 )
 def test_configuration_errors_exit_2_with_one_sentence(

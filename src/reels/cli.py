@@ -171,12 +171,14 @@ def run_cmd(s: Session, log: RunLog, source: str, analyzer: str, dataset_id: str
         source, s.settings, s.secrets, store=s.job.store, dataset_id=dataset_id
     )
     the_analyzer = components.build_analyzer(analyzer, s.settings, s.secrets)
+    writer = components.build_playbook_writer(s.settings, s.secrets)  # a bad setting stops before any work
     _echo_stage(log, pipeline.ingest(s.job, the_source))
     _echo_stage(log, pipeline.label(s.job))
     with components.http_client(s.settings) as client:
         _echo_stage(log, pipeline.download(s.job, client, components.build_fallbacks(s.settings, s.secrets)))
     _echo_stage(log, pipeline.analyze(s.job, the_analyzer, measure=components.build_measurer(analyzer)))
-    _insights(s, log)
+    _echo_stage(log, pipeline.insights(s.job))
+    _echo_stage(log, pipeline.playbook(s.job, writer))
     _echo_totals(s, log)
     click.echo(f"report    {pipeline.report(s.job, current_run=log.row('ok', None, datetime.now(UTC)))}")
 
@@ -269,12 +271,9 @@ def analyze_cmd(
 def insights_cmd(s: Session, log: RunLog, **_: Any) -> None:
     """Find what viral reels do differently (within accounts, false discoveries controlled) and write the
     playbook."""
-    _insights(s, log)
-
-
-def _insights(s: Session, log: RunLog) -> None:
+    writer = components.build_playbook_writer(s.settings, s.secrets)
     _echo_stage(log, pipeline.insights(s.job))
-    _echo_stage(log, pipeline.playbook(s.job, components.build_playbook_writer(s.settings, s.secrets)))
+    _echo_stage(log, pipeline.playbook(s.job, writer))
 
 
 @cli.command("report")
