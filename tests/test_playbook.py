@@ -130,7 +130,8 @@ def test_the_template_merges_findings_over_the_same_reels() -> None:
 
 
 def job(tmp_path: Path) -> pipeline.Job:
-    settings = config.load(None, environ={}, overrides={"insights": {"bootstrap": 500}})
+    overrides = {"insights": {"bootstrap": 500}, "paths": {"report": str(tmp_path / "report.html")}}
+    settings = config.load(None, environ={}, overrides=overrides)
     store = DeltaStore(tmp_path / "lake")
     return pipeline.Job(settings, store, MediaStore(tmp_path / "media"), "run-1", T)
 
@@ -156,6 +157,16 @@ def test_the_playbook_stage_pays_once_and_asks_again_only_after_a_failure(
     assert {r["insights_run_id"] for r in book} == {
         r["run_id"] for r in first.store.read(INSIGHTS).to_pylist()
     }
+    report = pipeline.report(_next(first, "run-3", 3)).read_text()
+    assert book[0]["recommendation"].split(" (")[0] in report
+
+    # Newer findings with nothing supported: the old playbook is history, not shown as today's.
+    at = datetime(2026, 12, 4, tzinfo=UTC)
+    stored = first.store.read(INSIGHTS).to_pylist()
+    newer = [dict(r, run_id="run-4", supported=False, verdict="not_supported", created_at=at) for r in stored]
+    first.store.merge(INSIGHTS, to_arrow(INSIGHTS, newer))
+    assert pipeline.playbook(_next(first, "run-4", 4), writer(fake)).counts == {}
+    assert "No playbook yet" in pipeline.report(_next(first, "run-4", 4)).read_text()
 
 
 def _next(job: pipeline.Job, run_id: str, day: int) -> pipeline.Job:

@@ -392,7 +392,7 @@ def playbook(job: Job, writer: PlaybookWriter) -> StageCounts:
     """Write the playbook from the latest run's supported insights; skip when they and the writer have not
     changed, so an unchanged re-run pays for nothing."""
     counts = StageCounts("playbook")
-    latest = latest_insights(job.rows(INSIGHTS))
+    latest = latest_run_rows(job.rows(INSIGHTS))
     supported = sorted(
         (insights_mod.from_row(r) for r in latest if r["supported"]), key=insights_mod.rank_key
     )
@@ -427,8 +427,8 @@ def playbook(job: Job, writer: PlaybookWriter) -> StageCounts:
     return counts
 
 
-def latest_insights(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The `insights` rows of the most recent run that wrote any."""
+def latest_run_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows (of `insights` or `playbook`) of the most recent run that wrote any."""
     if not rows:
         return []
     last = max(rows, key=lambda r: r["created_at"])["run_id"]
@@ -438,7 +438,13 @@ def latest_insights(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 def report(job: Job, current_run: Mapping[str, Any] | None = None) -> Path:
     """Write the HTML report; returns its path. `current_run`: the run in progress, shown as the latest."""
     runs = [r for r in job.rows(RUNS) if r["status"] != "running"]
-    latest = latest_insights(job.rows(INSIGHTS))
+    latest = latest_run_rows(job.rows(INSIGHTS))
+    # A playbook written from older findings than the latest is out of date: it is not shown.
+    book = [
+        r
+        for r in latest_run_rows(job.rows(PLAYBOOK))
+        if latest and r["insights_run_id"] == latest[0]["run_id"]
+    ]
     media, analyses = job.rows(MEDIA), job.rows(ANALYSES)
     data = ReportData(
         generated_at=job.now,
@@ -446,7 +452,7 @@ def report(job: Job, current_run: Mapping[str, Any] | None = None) -> Path:
         reels=job.rows(REELS),
         analyses=[a for a in analyses if a["status"] == "ok"],
         insights=[insights_mod.from_row(i) for i in latest],
-        playbook=latest_insights(job.rows(PLAYBOOK)),
+        playbook=book,
         media_status=dict(Counter(m["status"] for m in media)),
         failures=failures(media, analyses),
         quarantined=job.store.read(QUARANTINE).num_rows,
