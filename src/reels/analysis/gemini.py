@@ -122,6 +122,25 @@ def make_client(settings: GeminiSettings, api_key: str) -> genai.Client:
     return genai.Client(api_key=api_key, http_options=options)
 
 
+def retry_policy(settings: GeminiSettings) -> RetryPolicy:
+    """The `[gemini]` retry settings as the one RetryPolicy every Gemini call uses."""
+    return RetryPolicy(
+        attempts=settings.max_retries + 1,
+        initial_delay_s=settings.retry_initial_s,
+        max_delay_s=settings.retry_max_s,
+    )
+
+
+def cost_usd(
+    prices: dict[str, tuple[float, float]], model: str, input_tokens: int, output_tokens: int
+) -> float | None:
+    """USD for a call from `[gemini] prices` (per 1M input/output tokens); None for a model without one."""
+    price = prices.get(model)
+    if price is None:
+        return None
+    return (input_tokens * price[0] + output_tokens * price[1]) / 1e6
+
+
 def make_limiter(settings: GeminiSettings, period_s: float = 60.0) -> RateLimiter:
     return RateLimiter(
         requests=settings.requests_per_minute, tokens=settings.tokens_per_minute, period_s=period_s
@@ -150,11 +169,7 @@ class GeminiAnalyzer:
         self.models = (settings.model, *[m for m in settings.fallback_models if m != settings.model])
         self.concurrency = settings.concurrency
         self._limiter = limiter or make_limiter(settings)
-        self._policy = policy or RetryPolicy(
-            attempts=settings.max_retries + 1,
-            initial_delay_s=settings.retry_initial_s,
-            max_delay_s=settings.retry_max_s,
-        )
+        self._policy = policy or retry_policy(settings)
         self._sleep, self._clock = sleep, clock
         self._prices = settings.price_table()
         self._slots = threading.BoundedSemaphore(settings.concurrency)
@@ -303,10 +318,7 @@ class GeminiAnalyzer:
             raise GeminiQuotaExhausted(f"not called: {stopped}", model=stopped.model, status=stopped.status)
 
     def _cost(self, model: str, input_tokens: int, output_tokens: int) -> float | None:
-        price = self._prices.get(model)
-        if price is None:
-            return None
-        return (input_tokens * price[0] + output_tokens * price[1]) / 1e6
+        return cost_usd(self._prices, model, input_tokens, output_tokens)
 
     # -- Files API --------------------------------------------------------------------------------------
 
@@ -492,8 +504,10 @@ __all__ = [
     "GeminiUploadStuck",
     "answer_text",
     "bad_answer",
+    "cost_usd",
     "make_client",
     "make_limiter",
     "parse_response",
+    "retry_policy",
     "translate_error",
 ]

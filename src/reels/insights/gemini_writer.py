@@ -22,14 +22,15 @@ from reels.analysis.gemini import (
     GeminiRateLimited,
     answer_text,
     bad_answer,
+    cost_usd,
     make_client,
+    retry_policy,
     translate_error,
 )
 from reels.analysis.prompt import quote_data
 from reels.config import GeminiSettings
 from reels.errors import Transient
 from reels.insights.playbook import Draft, Drafted
-from reels.retry import RetryPolicy
 
 PROMPT_VERSION = "playbook.1"
 DATA_START, DATA_END = "<<<FINDINGS", "FINDINGS>>>"
@@ -72,12 +73,8 @@ class GeminiPlaybookWriter:
     ) -> None:
         self._client, self._settings, self._sleep = client, settings, sleep
         self.model = settings.model
-        self._policy = RetryPolicy(
-            attempts=settings.max_retries + 1,
-            initial_delay_s=settings.retry_initial_s,
-            max_delay_s=settings.retry_max_s,
-        )
-        self._price = settings.price_table().get(settings.model)
+        self._policy = retry_policy(settings)
+        self._prices = settings.price_table()
 
     @classmethod
     def from_settings(cls, settings: GeminiSettings, api_key: str) -> GeminiPlaybookWriter:
@@ -109,7 +106,7 @@ class GeminiPlaybookWriter:
         usage = response.usage_metadata
         tokens_in = (usage.prompt_token_count or 0) if usage else 0
         tokens_out = ((usage.candidates_token_count or 0) + (usage.thoughts_token_count or 0)) if usage else 0
-        cost = (tokens_in * self._price[0] + tokens_out * self._price[1]) / 1e6 if self._price else None
+        cost = cost_usd(self._prices, self.model, tokens_in, tokens_out)
         drafts = tuple(Draft(r.recommendation, tuple(r.insight_ids)) for r in answer.recommendations)
         return Drafted(drafts, tokens_in or None, tokens_out or None, cost)
 
