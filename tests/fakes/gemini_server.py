@@ -2,7 +2,9 @@
 (shared/reference/gemini.md §5), so the real SDK and the production analyzer run against it unchanged.
 
 Routes (`v1beta`):
-- `POST /v1beta/models/{model}:generateContent`: a valid `GeminiAnswer` JSON, `usageMetadata` included.
+- `POST /v1beta/models/{model}:generateContent`: a valid `GeminiAnswer` JSON, `usageMetadata` included,
+  with the fields planted for that reel in `answers`; a playbook request (its prompt carries a FINDINGS
+  block) gets one recommendation per finding plus one citing an id it was never given.
 - `POST /upload/v1beta/files` (resumable start) → `X-Goog-Upload-URL`; chunk POSTs to that URL, the last
   one (`upload, finalize`) answers the `File` (state PROCESSING).
 - `GET /v1beta/files/{id}`: PROCESSING for `processing_polls` polls, then ACTIVE. `DELETE` removes it.
