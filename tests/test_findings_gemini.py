@@ -101,6 +101,7 @@ def test_exactly_the_planted_gemini_fields_are_supported(lake: dict[str, Any]) -
     assert not rows["people_present"]["supported"]
     cozy = rows["emotional_tone=cozy"]
     assert cozy["verdict"] == "not_enough_data" and cozy["accounts_with_both"] == 0
+    assert "cannot be told apart from the accounts themselves" in cozy["statement"]
     assert "virality_hypothesis" not in {r["feature"] for r in rows.values()}
 
 

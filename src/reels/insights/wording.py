@@ -74,6 +74,11 @@ def threshold_text(c: Described) -> str:
 def statement(c: Candidate, e: Effect, verdict: str, q: float | None, confidence: float) -> str:
     """One sentence (two at most) a marketer can read, with the numbers a data scientist checks."""
     who = subject(c)
+    if verdict == "not_enough_data" and e.accounts_with_both == 0:
+        return (
+            f"Not enough data on {who}: no account has reels both with and without it ({e.n_with} with, "
+            f"{e.n_without} without), so it cannot be told apart from the accounts themselves."
+        )
     if verdict == "not_enough_data":
         return (
             f"Not enough data on {who}: {e.n_with} reels with it and {e.n_without} without, "
