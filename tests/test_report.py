@@ -175,7 +175,7 @@ def test_sample_report_has_the_viral_reels_findings_playbook_and_charts() -> Non
     assert "@whiskerdiaries" in html and "@purrfectpaws" in html
     assert "Statement about cuts_per_s (supported)." in html  # the supported finding ...
     assert "@whiskerdiaries V4</a>" in html  # ... with its best example linked
-    assert "Reels cutting more than 0.6 times a second" in html  # ... on the lift chart
+    assert "Reels cutting more than 0.6 times a…" in html  # ... on the lift chart, cut to fit
     assert "Cut faster: &lt;b&gt;2.5×&lt;/b&gt;" in html and "gemini (gemini-3.8-flash)" in html  # playbook
     assert "Not enough data yet (1 features)" in html and "No clear effect (1 features)" in html
     assert "20k" in html and "240k" in html  # baseline and views, for people

@@ -266,7 +266,7 @@ def _interval(i: Insight) -> charts.Interval:
     name = subject(i)
     low, high = i.ci_low or 0.0, i.ci_high or 0.0
     return charts.Interval(
-        label=excerpt(name[:1].upper() + name[1:], 42),
+        label=excerpt(name[:1].upper() + name[1:], 36),
         values=f"{multiple_of(i.lift)} ({multiple(low)}–{multiple(high)})",
         difference=i.effect or 0.0,
         low=low,
