@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -39,6 +40,8 @@ REEL_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 SHORTCODE = re.compile(r"^[A-Za-z0-9_-]{5,64}$")
+MAX_COUNT = 2**63 - 1  # what an int64 column holds
+EARLIEST = datetime(2010, 1, 1, tzinfo=UTC)  # no Instagram post is older
 HIDDEN = -1  # the actor's placeholder for hidden likes
 
 
@@ -61,7 +64,19 @@ class IngestBatch:
 
 
 def item_hash(item: Any) -> str:
-    return hashlib.sha256(json.dumps(item, sort_keys=True, default=str).encode()).hexdigest()
+    return hashlib.sha256(raw_json(item, ascii_only=True).encode()).hexdigest()
+
+
+def raw_json(item: Any, *, ascii_only: bool = False) -> str:
+    """The item as JSON text, whatever it holds: keys sorted (any key types), values JSON cannot hold as
+    their text, and characters that are not text (lone surrogates) escaped so the tables can store it."""
+    try:
+        text = json.dumps(item, sort_keys=True, ensure_ascii=ascii_only, default=str)
+    except (TypeError, ValueError, RecursionError):
+        return json.dumps(repr(item)[:100_000])
+    if not ascii_only and not _is_text(text):
+        return raw_json(item, ascii_only=True)
+    return text
 
 
 def field_map(overrides: Mapping[str, str] | None = None) -> dict[str, tuple[str, ...]]:
@@ -91,7 +106,7 @@ def parse_items(
     batch = IngestBatch()
     seen: set[str] = set()
     for item in items:
-        raw = json.dumps(item, sort_keys=True, ensure_ascii=False, default=str)
+        raw = raw_json(item)
 
         def quarantine(kind: str, reason: str, ref: str | None, item: Any = item, raw: str = raw) -> None:
             batch.quarantine.append(
@@ -107,9 +122,10 @@ def parse_items(
             continue
         try:
             reel = parse_reel(item, source=source, scraped_at=scraped_at, fields=fields)
-        except Invalid as exc:
+        except Exception as exc:  # whatever one item holds, it ends as a quarantine row, never as a crash
             ref = _str_or_none(item.get("shortCode")) if isinstance(item, Mapping) else None
-            quarantine("invalid", str(exc), ref)
+            reason = str(exc) if isinstance(exc, Invalid) else f"unreadable item ({exc})"
+            quarantine("invalid", reason[:1000], ref)
             continue
         if reel.post_id in seen:
             quarantine("duplicate", f"{reel.post_id} appears more than once in this scrape", reel.post_id)
@@ -170,6 +186,17 @@ def parse_reel(
     )
 
 
+def _kind(value: Any) -> str:
+    return {bool: "true/false", int: "a number", float: "a number", list: "a list", dict: "an object"}.get(
+        type(value), "another kind of value"
+    )
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
 def link_expiry(url: str | None) -> datetime | None:
     """The CDN link's expiry: its `oe` query parameter is the hex Unix time after which it answers 403."""
     if not url:
@@ -182,7 +209,21 @@ def link_expiry(url: str | None) -> datetime | None:
 
 
 def _str_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
+    return value[:1000] if isinstance(value, str) and value and _is_text(value) else None
+
+
+def _is_text(value: str) -> bool:
+    """Whether the string is storable text (no lone surrogates, which JSON escapes can carry)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def reason_kind(reason: str) -> str:
+    """A quarantine reason without the offending value, to count reasons by kind in the summary."""
+    return re.split(r", got |: ['\"{\[\d-]", reason, maxsplit=1)[0][:80]
 
 
 class _Getter:
@@ -202,7 +243,9 @@ class _Getter:
         if value is None or value == "":
             return None
         if not isinstance(value, str):
-            raise Invalid(f"{name} must be a string, got {type(value).__name__}")
+            raise Invalid(f"{name} must be a string, got {_kind(value)}")
+        if not _is_text(value):
+            raise Invalid(f"{name} holds characters that are not text")
         return value
 
     def required_text(self, column: str) -> str:
@@ -222,8 +265,15 @@ class _Getter:
     def _count(name: str | None, value: Any, allow_hidden: bool = False) -> int | None:
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
-            raise Invalid(f"{name} must be a whole number, got {value!r}")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value != int(value)
+        ):
+            raise Invalid(f"{name} must be a whole number, got {_short(value)}")
+        if abs(value) > MAX_COUNT:
+            raise Invalid(f"{name} is out of range, got {_short(value)}")
         if allow_hidden and value == HIDDEN:
             return None  # hidden by the owner: unknown, not zero
         if value < 0:
@@ -234,8 +284,8 @@ class _Getter:
         name, value = self.raw(column)
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise Invalid(f"{name} must be a non-negative number, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= MAX_COUNT:
+            raise Invalid(f"{name} must be a non-negative number, got {_short(value)}")
         return float(value)
 
     def flag(self, column: str) -> bool:
@@ -250,8 +300,8 @@ class _Getter:
         name, value = self.raw(column)
         if value is None:
             return []
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise Invalid(f"{name} must be a list of strings, got {value!r}")
+        if not isinstance(value, list) or not all(isinstance(v, str) and _is_text(v) for v in value):
+            raise Invalid(f"{name} must be a list of strings, got {_short(value)}")
         return list(value)
 
     def timestamp(self, column: str) -> datetime:
@@ -264,7 +314,13 @@ class _Getter:
             raise Invalid(f"{name} is not an ISO-8601 timestamp: {value!r}") from None
         if parsed.tzinfo is None:
             raise Invalid(f"{name} has no time zone: {value!r}")
-        return parsed.astimezone(UTC)
+        try:
+            at = parsed.astimezone(UTC)
+        except OverflowError:
+            raise Invalid(f"{name} is out of range: {value!r}") from None
+        if not EARLIEST <= at:
+            raise Invalid(f"{name} is out of range (before Instagram): {value!r}")
+        return at
 
     def music(self, column: str) -> str | None:
         name, value = self.raw(column)
@@ -273,4 +329,7 @@ class _Getter:
         if not isinstance(value, Mapping):
             raise Invalid(f"{name} must be an object, got {type(value).__name__}")
         artist, song = value.get("artist_name"), value.get("song_name")
-        return " - ".join(str(p) for p in (artist, song) if p) or None
+        music = " - ".join(str(p) for p in (artist, song) if p)[:1000]
+        if not _is_text(music):
+            raise Invalid(f"{name} holds characters that are not text")
+        return music or None

@@ -25,7 +25,7 @@ from reels.config import Settings
 from reels.download import download_media
 from reels.errors import AnalysisError, InvalidMedia
 from reels.fallbacks import Fallback
-from reels.ingest import field_map, parse_items
+from reels.ingest import field_map, parse_items, reason_kind
 from reels.insights import playbook as playbook_mod
 from reels.insights.playbook import PlaybookWriter
 from reels.mediastore import MediaStore
@@ -86,6 +86,7 @@ def ingest(job: Job, source: ReelSource) -> StageCounts:
     counts = StageCounts("ingest")
     stored = {r["post_id"]: r for r in job.rows(REELS)}
     errors: Counter[tuple[str, str]] = Counter()
+    reasons: Counter[str] = Counter()
     fields = field_map(job.settings.ingest.fields)
     for scrape in source.scrapes():
         batch = parse_items(
@@ -96,6 +97,7 @@ def ingest(job: Job, source: ReelSource) -> StageCounts:
         counts.add("reels", len(batch.reels))
         counts.add("quarantined", len(batch.quarantine))
         errors.update(batch.errors_by_input)
+        reasons.update(reason_kind(q.reason) for q in batch.quarantine if q.kind != "error_row")
         rows = []
         for reel in batch.reels:
             previous = stored.get(reel.post_id)
@@ -112,6 +114,10 @@ def ingest(job: Job, source: ReelSource) -> StageCounts:
         counts.add("new_quarantined", job.merge(QUARANTINE, [as_row(q) for q in batch.quarantine])[0])
     # An error row means "this account failed", never "no new reels": say so per input.
     counts.notes += [f"scraper error {code} ×{n} for {ref}" for (ref, code), n in sorted(errors.items())]
+    top = sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))
+    counts.notes += [f"quarantined ×{n}: {reason}" for reason, n in top[:5]]
+    if len(top) > 5:
+        counts.notes.append(f"quarantined ×{sum(n for _, n in top[5:])} for {len(top) - 5} other reasons")
     return counts
 
 

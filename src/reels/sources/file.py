@@ -45,7 +45,7 @@ def read_items(path: Path) -> list[Any]:
     if suffix == ".json":
         try:
             data = json.loads(text)
-        except json.JSONDecodeError as exc:
+        except (ValueError, RecursionError) as exc:  # also digits past Python's limit, absurd nesting
             raise SourceError(
                 f"{path} is not valid JSON ({exc}); a file of items must be a JSON array."
             ) from exc
@@ -58,21 +58,34 @@ def read_items(path: Path) -> list[Any]:
 def _json_or_text(line: str) -> Any:
     try:
         return json.loads(line)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):
         return line  # kept so the ingest stage quarantines it with the raw text
 
 
-def _unflatten(row: dict[str, str]) -> dict[str, Any]:
-    """Apify's CSV export flattens nesting as `a/b` and `list/0/c`; rebuild it and type the cells."""
+def _unflatten(row: dict[str | None, Any]) -> dict[str, Any]:
+    """Apify's CSV export flattens nesting as `a/b` and `list/0/c`; rebuild it and type the cells. A row
+    whose headers do not nest (`a` and `a/b`, `list/x`, an index past MAX_INDEX) is kept flat, as it was
+    read, so the ingest stage quarantines it with its reason instead of the file failing."""
+    cells = {k: v for k, v in row.items() if isinstance(k, str) and isinstance(v, str) and v != ""}
     out: dict[str, Any] = {}
-    for key, cell in row.items():
-        if key is not None and cell not in (None, ""):
+    try:
+        for key, cell in cells.items():
             _put(out, key.split("/"), _cell(cell))
+    except (ValueError, TypeError, IndexError, KeyError):
+        return cells
     return out
+
+
+MAX_INDEX = 1000  # no list in a reel item is longer; a header naming list/1000000000 is not a list
 
 
 def _put(node: Any, parts: list[str], value: Any) -> None:
     head, rest = parts[0], parts[1:]
+    if isinstance(node, list):
+        if not head.isdigit() or int(head) > MAX_INDEX:
+            raise ValueError(f"{head!r} is not a list index")
+    elif not isinstance(node, dict):
+        raise TypeError("a value cannot also hold fields")
     slot: int | str = int(head) if isinstance(node, list) else head
     if isinstance(node, list):
         node.extend([None] * (int(head) + 1 - len(node)))
