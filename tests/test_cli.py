@@ -59,11 +59,44 @@ def test_configuration_errors_exit_2_with_one_sentence(
     assert "Traceback" not in result.output
 
 
-def test_a_broken_source_file_exits_1(workdir: Path) -> None:
-    (workdir / "items.json").write_text("{not json")
-    result = CliRunner().invoke(cli, ["ingest", "--source", "items.json"])
-    assert result.exit_code == 1
-    assert "not valid JSON" in result.output
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("items.json", "{not json", "not valid JSON"),
+        ("items.json", '{"a": 1}', "must hold a JSON array"),
+        ("items.csv", "title,likes\nmy cat,3\nhis cat,4\n", "None of the 2 items of items.csv is a reel"),
+        ("items.jsonl", b"\xff\xfe\x00garbage", "not UTF-8 text"),
+        ("items.txt", "x", "use .json, .jsonl or .csv"),
+    ],
+)
+def test_a_source_file_that_cannot_be_used_exits_2_with_what_to_fix(
+    workdir: Path, name: str, content: str | bytes, message: str
+) -> None:
+    path = workdir / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    result = CliRunner().invoke(cli, ["ingest", "--source", name])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output and "Errno" not in result.output
+
+
+def test_paths_of_the_wrong_kind_and_a_dataset_without_a_token_exit_2(workdir: Path) -> None:
+    (workdir / "afile").write_text("x")
+    (workdir / "afolder").mkdir()
+    cases = [
+        (["status", "--lake", "afile"], "--lake afile is a file"),
+        (["report", "--report", "afolder"], "--report afolder is a folder"),
+        (["ingest", "--dataset-id", "abc"], "--dataset-id reads an Apify dataset: set APIFY_TOKEN"),
+        (["ingest", "--dataset-id", "abc", "--source", "sample"], "drop --source sample or --dataset-id"),
+    ]
+    for args, message in cases:
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 2 and message in result.output, (args, result.output)
+    assert not (workdir / "lakehouse").exists()  # nothing was loaded anywhere
+
+
+def test_version() -> None:
+    result = invoke("--version")
+    assert result.exit_code == 0 and result.output.startswith("reels, version ")
 
 
 def test_ingest_and_label_from_a_file_quarantine_bad_items(workdir: Path) -> None:

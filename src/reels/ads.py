@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from reels.errors import SourceError
+from reels.errors import InputError
 from reels.records import QuarantineItem
 
 AD_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -44,23 +44,26 @@ class AdBatch:
 def read_export(path: Path) -> list[dict[str, Any]]:
     """The rows of a .csv or .xlsx export as header → cell dicts."""
     if not path.is_file():
-        raise SourceError(f"Ad export {path} does not exist.")
+        raise InputError(f"Ad export {path} does not exist.")
     if path.suffix.lower() == ".csv":
-        with path.open(encoding="utf-8-sig", newline="") as fh:
-            return [dict(row) for row in csv.DictReader(fh)]
+        try:
+            with path.open(encoding="utf-8-sig", newline="") as fh:
+                return [dict(row) for row in csv.DictReader(fh)]
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            raise InputError(f"Cannot read the ad export {path}: it is not a UTF-8 CSV file.") from exc
     if path.suffix.lower() in (".xlsx", ".xlsm"):
         from openpyxl import load_workbook  # imported here: only this path needs it
 
         try:
             sheet = load_workbook(path, read_only=True, data_only=True).worksheets[0]
         except Exception as exc:  # openpyxl raises many unrelated types for a damaged file
-            raise SourceError(f"Cannot read the workbook {path}: {exc}.") from exc
+            raise InputError(f"Cannot read the workbook {path}: {exc}.") from exc
         rows = list(sheet.iter_rows(values_only=True))
         if not rows:
             return []
         header = [str(h).strip() if h is not None else "" for h in rows[0]]
         return [dict(zip(header, row, strict=False)) for row in rows[1:] if any(c is not None for c in row)]
-    raise SourceError(f"Unsupported ad export type {path.suffix!r} for {path}; use .csv or .xlsx.")
+    raise InputError(f"Unsupported ad export type {path.suffix!r} for {path}; use .csv or .xlsx.")
 
 
 def parse_ads(

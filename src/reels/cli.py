@@ -116,7 +116,7 @@ def command(name: str, *, uses_source: bool = False, uses_analyzer: bool = False
                 s = _session(**options)
                 source = analyzer = None
                 if uses_source and not options.get("ads_path"):
-                    source, note = components.source_choice(s.settings, s.secrets)
+                    source, note = components.source_choice(s.settings, s.secrets, options.get("dataset_id"))
                     s.notes += [note] if note else []
                 if uses_analyzer:
                     analyzer, note = components.analyzer_choice(s.settings, s.secrets)
@@ -150,6 +150,7 @@ def _echo_stage(log: RunLog, counts: StageCounts) -> None:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="reels-etl", prog_name="reels")
 def cli() -> None:
     """reels-etl: scrape cat Reels, label virality per account, download and analyze the videos, explain
     what wins. With no credentials it runs on the bundled sample with the local analyzer."""

@@ -28,9 +28,19 @@ from reels.storage.delta import DeltaStore
 from reels.storage.tables import REELS
 
 
-def source_choice(settings: Settings, secrets: Secrets) -> tuple[str, str | None]:
+def source_choice(
+    settings: Settings, secrets: Secrets, dataset_id: str | None = None
+) -> tuple[str, str | None]:
     """(the source to use, a one-line note on why when it was chosen for the user)."""
     choice = settings.source.source
+    if dataset_id is not None:
+        if choice not in ("auto", "apify"):
+            raise ConfigError(f"--dataset-id reads an Apify dataset; drop --source {choice} or --dataset-id.")
+        if not secrets.apify_token:
+            raise ConfigError(
+                "--dataset-id reads an Apify dataset: set APIFY_TOKEN in the environment or .env."
+            )
+        return "apify", None
     if choice != "auto":
         return choice, None
     if secrets.apify_token:

@@ -37,6 +37,18 @@ class PathSettings:
     media: Path = Path("media")
     report: Path = Path("reels_report.html")
 
+    def __post_init__(self) -> None:
+        for name, flag in (("lake", "--lake"), ("media", "[paths] media")):
+            if getattr(self, name).is_file():
+                raise ConfigError(
+                    f"{flag} {getattr(self, name)} is a file; name a folder (it is created if missing)."
+                )
+        if self.report.is_dir():
+            raise ConfigError(
+                f"--report {self.report} is a folder; name the file to write, "
+                f"e.g. {self.report / 'reels_report.html'}."
+            )
+
 
 @dataclass(frozen=True)
 class SourceSettings:

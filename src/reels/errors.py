@@ -2,6 +2,7 @@
 
     ReelsError
     ├── ConfigError            bad setting or missing credential: the user must fix something (exit 2)
+    │   └── InputError         a file the user gave cannot be used as it is (exit 2)
     ├── Transient              marker: the same call may succeed later (retry, or leave for the next run)
     ├── Permanent              marker: retrying the same call cannot help
     ├── SourceError            the reel source (file, Apify) could not be read
@@ -35,6 +36,10 @@ class Permanent(ReelsError):
 
 class ConfigError(ReelsError):
     """A setting or credential is wrong or missing; the message names it and says what to fix."""
+
+
+class InputError(ConfigError):
+    """A file the user named (a source file, an ad export) cannot be read or holds nothing usable."""
 
 
 class SourceError(ReelsError):

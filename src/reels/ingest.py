@@ -318,7 +318,7 @@ class _Getter:
             at = parsed.astimezone(UTC)
         except OverflowError:
             raise Invalid(f"{name} is out of range: {value!r}") from None
-        if not EARLIEST <= at:
+        if not at >= EARLIEST:
             raise Invalid(f"{name} is out of range (before Instagram): {value!r}")
         return at
 

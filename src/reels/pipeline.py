@@ -23,7 +23,7 @@ from reels import insights as insights_mod
 from reels.analysis import Analyzer, ReelContext, attributed, done_keys
 from reels.config import Settings
 from reels.download import download_media
-from reels.errors import AnalysisError, InvalidMedia
+from reels.errors import AnalysisError, InputError, InvalidMedia
 from reels.fallbacks import Fallback
 from reels.ingest import field_map, parse_items, reason_kind
 from reels.insights import playbook as playbook_mod
@@ -98,6 +98,7 @@ def ingest(job: Job, source: ReelSource) -> StageCounts:
         counts.add("quarantined", len(batch.quarantine))
         errors.update(batch.errors_by_input)
         reasons.update(reason_kind(q.reason) for q in batch.quarantine if q.kind != "error_row")
+        unusable = batch.items > 0 and not batch.reels and all(q.kind == "invalid" for q in batch.quarantine)
         rows = []
         for reel in batch.reels:
             previous = stored.get(reel.post_id)
@@ -112,6 +113,12 @@ def ingest(job: Job, source: ReelSource) -> StageCounts:
         counts.add("updated_reels", updated)
         counts.add("snapshots", job.merge(REEL_SNAPSHOTS, [as_row(s) for s in batch.snapshots])[0])
         counts.add("new_quarantined", job.merge(QUARANTINE, [as_row(q) for q in batch.quarantine])[0])
+        if unusable and scrape.source.startswith("file:"):
+            top = reasons.most_common(1)[0][0]
+            raise InputError(
+                f"None of the {batch.items} items of {scrape.source[5:]} is a reel (most often: {top}); "
+                "use an export of apify/instagram-reel-scraper, or map its columns in [ingest] fields."
+            )
     # An error row means "this account failed", never "no new reels": say so per input.
     counts.notes += [f"scraper error {code} ×{n} for {ref}" for (ref, code), n in sorted(errors.items())]
     top = sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))

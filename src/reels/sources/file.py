@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from reels.errors import SourceError
+from reels.errors import InputError
 from reels.sources import Scrape
 
 _INT = re.compile(r"^-?\d+$")
@@ -25,7 +25,7 @@ class FileSource:
 
     def scrapes(self) -> Iterator[Scrape]:
         if not self.path.is_file():
-            raise SourceError(f"Source file {self.path} does not exist; pass --source sample|apify|PATH.")
+            raise InputError(f"Source file {self.path} does not exist; pass --source sample|apify|PATH.")
         # The items carry no scrape time; the file's modification time is the best stable stand-in.
         scraped_at = self.scraped_at or datetime.fromtimestamp(self.path.stat().st_mtime, UTC)
         yield Scrape(self.name, scraped_at, read_items(self.path))
@@ -37,7 +37,10 @@ def read_items(path: Path) -> list[Any]:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
-        raise SourceError(f"Cannot read {path}: {exc}.") from exc
+        why = (
+            "it is not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else (exc.strerror or "unreadable")
+        )
+        raise InputError(f"Cannot read {path}: {why}.") from exc
     if suffix in (".jsonl", ".ndjson"):
         return [_json_or_text(line) for line in text.splitlines() if line.strip()]
     if suffix == ".csv":
@@ -46,13 +49,13 @@ def read_items(path: Path) -> list[Any]:
         try:
             data = json.loads(text)
         except (ValueError, RecursionError) as exc:  # also digits past Python's limit, absurd nesting
-            raise SourceError(
+            raise InputError(
                 f"{path} is not valid JSON ({exc}); a file of items must be a JSON array."
             ) from exc
         if not isinstance(data, list):
-            raise SourceError(f"{path} must hold a JSON array of items, not {type(data).__name__}.")
+            raise InputError(f"{path} must hold a JSON array of items, not a single value or object.")
         return data
-    raise SourceError(f"Unsupported source file type {suffix!r} for {path}; use .json, .jsonl or .csv.")
+    raise InputError(f"Unsupported source file type {suffix!r} for {path}; use .json, .jsonl or .csv.")
 
 
 def _json_or_text(line: str) -> Any:
