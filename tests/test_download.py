@@ -7,6 +7,7 @@ production one (`download_client`) with a stub resolver, so the connect-time add
 
 from __future__ import annotations
 
+import gzip
 import socket
 import threading
 import time
@@ -116,6 +117,7 @@ class Server:
     hits: dict[str, int]
     in_flight: list[int]  # [now, peak]
     ipv6: bool  # the same server also answers on [::1] at the same port
+    encodings: list[str | None]  # the accept-encoding each gzip-bomb request asked for
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +125,7 @@ def server(mp4: bytes) -> Iterator[Server]:
     hits: dict[str, int] = {}
     in_flight = [0, 0]
     lock = threading.Lock()
+    encodings: list[str | None] = []
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -231,6 +234,41 @@ def server(mp4: bytes) -> Iterator[Server]:
                 self.redirect(f"http://cdn.test:{port}/ok.mp4")
             elif path == "/loop.mp4":
                 self.redirect("/loop.mp4")
+            elif path == "/to-malformed.mp4":
+                self.redirect("http://[::1/x.mp4")
+            elif path == "/to-bad-idna.mp4":
+                self.redirect("https://a..fbcdn.net/x.mp4")
+            elif path == "/gzip-bomb.mp4":  # 32 MB of zeros in 32 KB: must not be inflated
+                with lock:
+                    encodings.append(self.headers.get("accept-encoding"))
+                body = gzip.compress(mp4[:4096] + b"\x00" * 32_000_000)
+                self.send_response(200)
+                self.send_header("content-type", "video/mp4")
+                self.send_header("content-encoding", "gzip")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            elif path == "/corrupt-gzip.mp4":
+                self.send_response(200)
+                self.send_header("content-type", "video/mp4")
+                self.send_header("content-encoding", "gzip")
+                self.send_header("content-length", "100")
+                self.end_headers()
+                self.wfile.write(b"\x1f\x8b" + b"\xff" * 98)
+            elif path == "/trickle.mp4":  # a byte every 0.2 s: the deadline must still hold
+                self.send_response(200)
+                self.send_header("content-type", "video/mp4")
+                self.send_header("content-length", str(len(mp4)))
+                self.end_headers()
+                try:
+                    self.wfile.write(mp4[:64])
+                    for byte in mp4[64:200]:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(0.2)
+                except OSError:
+                    pass
+                self.close_connection = True
             else:
                 self.send(404, b"?", "text/plain")
 
@@ -240,7 +278,7 @@ def server(mp4: bytes) -> Iterator[Server]:
     thread.start()
     port = httpd.server_port
     httpd6 = _ipv6_twin(port, Handler)
-    yield Server(f"http://127.0.0.1:{port}", port, hits, in_flight, httpd6 is not None)
+    yield Server(f"http://127.0.0.1:{port}", port, hits, in_flight, httpd6 is not None, encodings)
     httpd.shutdown()
     if httpd6 is not None:
         httpd6.shutdown()
@@ -356,6 +394,15 @@ HOSTILE = [
     "https://evil.example/x.mp4",
     "https://cdninstagram.com.evil.example/x.mp4",
     "https://user:pw@scontent.cdninstagram.com/x.mp4",
+    # What the HTTP client reads is what is checked: parser tricks and names it could not use.
+    "https://scontent.cdninstagram.com\\@evil.example/x.mp4",
+    "https://scontent.cdninstagram.com%2F@evil.example/x.mp4",
+    "https://evil.example#@scontent.cdninstagram.com/x.mp4",
+    "https://a..fbcdn.net/x.mp4",
+    "https://xn--zz.fbcdn.net/x.mp4",
+    "https://scontent.cdninstagram.com:99999/x.mp4",
+    "https://scontent.cdninstagram.com\t/x.mp4",
+    " https://scontent.cdninstagram.com/x.mp4",
     # Allowed names that resolve to forbidden addresses (stub resolver): refused at connect time.
     "https://private.test/x.mp4",
     "https://metadata.test/latest/meta-data/",
@@ -432,3 +479,30 @@ def test_ipv6_loopback_works_when_listed(server: Server, tmp_path: Path) -> None
         pytest.skip("no IPv6 loopback on this machine")
     got = run([reel("r", f"http://cdn6.test:{server.port}/ok.mp4")], tmp_path)
     assert got["r"].status == "ok", got["r"]
+
+
+def test_odd_bodies_and_redirects_end_in_their_own_status_and_the_batch_goes_on(
+    server: Server, tmp_path: Path
+) -> None:
+    s = server.url
+    cases = {
+        "gzip_bomb": (f"{s}/gzip-bomb.mp4", "invalid"),
+        "corrupt_gzip": (f"{s}/corrupt-gzip.mp4", "invalid"),
+        "to_malformed": (f"{s}/to-malformed.mp4", "refused"),
+        "to_bad_idna": (f"{s}/to-bad-idna.mp4", "refused"),
+        "ok": (f"{s}/ok.mp4", "ok"),
+    }
+    got = run([reel(name, url) for name, (url, _) in cases.items()], tmp_path)
+    assert {k: m.status for k, m in got.items()} == {k: status for k, (_, status) in cases.items()}
+    assert "gzip-encoded" in (got["gzip_bomb"].error or "")
+    assert server.encodings and set(server.encodings) == {"identity"}  # video is asked for uncompressed
+
+
+def test_a_trickling_body_is_cut_off_at_the_deadline(server: Server, tmp_path: Path) -> None:
+    settings = DownloadSettings(
+        allowed_hosts=("127.0.0.1",), allow_http=True, retries=0, deadline_s=1.0, timeout_s=5.0
+    )
+    started = time.monotonic()
+    got = run([reel("r", f"{server.url}/trickle.mp4")], tmp_path, settings)
+    assert got["r"].status == "failed" and "longer than 1 s" in (got["r"].error or "")
+    assert time.monotonic() - started < 3  # not the 27 s the trickle would take

@@ -35,8 +35,8 @@ from reels.urlpolicy import check_url
 
 log = logging.getLogger(__name__)
 _MAX_REDIRECTS = 5
-_CHUNK = 256 * 1024
 _VIDEO_TYPES = ("video/", "application/octet-stream", "binary/octet-stream")
+_IDENTITY = {"accept-encoding": "identity"}  # video is not compressible; a compressed body is refused
 
 
 class _NoLink(InvalidMedia):
@@ -107,6 +107,16 @@ class _Downloader:
             return MediaFile(
                 reel.post_id, exc.status, reel.media_url, error=str(exc), attempts=tries.n, run_id=self.run_id
             )
+        except Exception as exc:  # one reel's surprise is that reel's row, never the batch's end
+            log.exception("download of %s failed unexpectedly", reel.post_id)
+            return MediaFile(
+                reel.post_id,
+                "failed",
+                reel.media_url,
+                error=f"unexpected failure: {exc}"[:1000],
+                attempts=tries.n,
+                run_id=self.run_id,
+            )
 
     def _via_fallbacks(self, reel: Reel, cdn_error: DownloadError, tries: _Tries) -> MediaFile:
         """The first fallback's good file; else FetchFailed if any failed transiently, else the CDN error."""
@@ -153,16 +163,20 @@ class _Downloader:
         settings = self.settings
         deadline = time.monotonic() + settings.deadline_s
         for _ in range(_MAX_REDIRECTS + 1):
-            check_url(url, settings)
+            checked = check_url(url, settings)  # the very URL object the client then requests
             try:
-                with self.client.stream("GET", url, timeout=settings.timeout_s) as response:
+                with self.client.stream(
+                    "GET", checked, headers=_IDENTITY, timeout=settings.timeout_s
+                ) as response:
                     if response.is_redirect:
                         url = str(response.url.join(response.headers.get("location", "")))
                         continue
                     _check_response(response, settings)
                     with self.store.writer() as part:
                         head = b""
-                        for chunk in response.iter_bytes(_CHUNK):
+                        # Raw bytes as they arrive: never decompressed (a small gzip body cannot grow past
+                        # the cap unseen), and a trickling body reaches the deadline check every read.
+                        for chunk in response.iter_raw():
                             if len(head) < MP4_SNIFF_BYTES:
                                 head += chunk[:MP4_SNIFF_BYTES]
                                 if len(head) >= MP4_SNIFF_BYTES and not looks_like_mp4(head):
@@ -184,6 +198,10 @@ class _Downloader:
                         part.close()
                         probe = probe_video(part.path)
                         sha, path = part.commit()
+            except httpx.RemoteProtocolError as exc:
+                if "location header" in str(exc).lower():  # httpx's word for a redirect it cannot parse
+                    raise DownloadRefused(f"malformed redirect: {exc}") from exc
+                raise FetchFailed(f"{type(exc).__name__}: {exc}") from exc
             except httpx.TransportError as exc:
                 raise FetchFailed(f"{type(exc).__name__}: {exc}") from exc
             return self._ok(reel, sha, path, probe, source, tries)
@@ -224,10 +242,13 @@ def _check_response(response: httpx.Response, settings: DownloadSettings) -> Non
     if status == 429 or status >= 500:
         raise _retry_later(f"HTTP {status} from the CDN", response)
     if status != 200:
-        body = next(response.iter_bytes(200), b"")[:200].decode("utf-8", "replace")  # never the whole page
+        body = next(response.iter_raw(200), b"")[:200].decode("utf-8", "replace")  # never the whole page
         if status == 403 and "expired" in body.lower():
             raise LinkExpired("CDN answered 403 URL signature expired; the next scrape refreshes the link")
         raise MediaGone(f"HTTP {status} from the CDN: {body.strip()[:80]}")
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise InvalidMedia(f"the CDN sent the video {encoding}-encoded; only plain bytes are accepted")
     kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
     if not kind.startswith(_VIDEO_TYPES):
         raise InvalidMedia(f"content type {kind or 'missing'} is not a video")

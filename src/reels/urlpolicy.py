@@ -15,35 +15,49 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from urllib.parse import urlsplit
+
+import httpx
 
 from reels.config import DownloadSettings
 from reels.errors import DownloadRefused
 
 
-def check_url(url: str, settings: DownloadSettings) -> None:
-    """Return if the URL may be fetched; raise DownloadRefused saying why not."""
+def check_url(url: str | httpx.URL, settings: DownloadSettings) -> httpx.URL:
+    """The URL as the HTTP client will read it, if it may be fetched; else DownloadRefused saying why.
+
+    Parsed by httpx itself, so the scheme, host and port checked are exactly those the client connects to
+    (a backslash, an `@` or a `#` cannot make the two parsers disagree), and the host must encode as a
+    domain name the client can use.
+    """
     try:
-        parts = urlsplit(url)
-        host = (parts.hostname or "").rstrip(".").lower()
-        parts.port  # noqa: B018 - raises ValueError on a malformed port
-    except ValueError as exc:
+        parsed = httpx.URL(url)
+        host = parsed.host.rstrip(".").lower()
+        parsed.raw_host  # noqa: B018 - raises on a name that is not valid IDNA
+        port = parsed.port
+    except (httpx.InvalidURL, UnicodeError, ValueError, TypeError) as exc:
         raise DownloadRefused(f"malformed URL: {exc}") from exc
     allowed_schemes = ("https", "http") if settings.allow_http else ("https",)
-    if parts.scheme not in allowed_schemes:
-        raise DownloadRefused(f"scheme {parts.scheme!r} is not allowed (only {' or '.join(allowed_schemes)})")
+    if parsed.scheme not in allowed_schemes:
+        raise DownloadRefused(
+            f"scheme {parsed.scheme!r} is not allowed (only {' or '.join(allowed_schemes)})"
+        )
     if not host:
         raise DownloadRefused("URL has no host")
-    if parts.username or parts.password:
+    if parsed.userinfo:
         raise DownloadRefused("URL carries credentials")
+    if port is not None and not 0 < port < 65536:
+        raise DownloadRefused(f"malformed URL: port {port} is out of range")
     listed = {h.lower().rstrip(".") for h in settings.allowed_hosts}
     address = ip_literal(host)
     if address is not None:
         if str(address) in listed or host in listed:
-            return
+            return parsed
         raise DownloadRefused(f"IP address {address} is not an allowed host")
+    if any(not label for label in host.split(".")):
+        raise DownloadRefused(f"malformed URL: host {host!r} has an empty label")
     if not any(host == h or host.endswith("." + h) for h in listed):
         raise DownloadRefused(f"host {host} is not in the allowed hosts ({', '.join(sorted(listed))})")
+    return parsed
 
 
 def check_address(host: str, address: str, settings: DownloadSettings) -> None:
