@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -108,7 +108,8 @@ class _Downloader:
                 reel.post_id, exc.status, reel.media_url, error=str(exc), attempts=tries.n, run_id=self.run_id
             )
         except Exception as exc:  # one reel's surprise is that reel's row, never the batch's end
-            log.exception("download of %s failed unexpectedly", reel.post_id)
+            log.warning("download of %s failed unexpectedly: %s", reel.post_id, exc)
+            log.debug("download of %s", reel.post_id, exc_info=True)
             return MediaFile(
                 reel.post_id,
                 "failed",
@@ -176,7 +177,7 @@ class _Downloader:
                         head = b""
                         # Raw bytes as they arrive: never decompressed (a small gzip body cannot grow past
                         # the cap unseen), and a trickling body reaches the deadline check every read.
-                        for chunk in response.iter_raw():
+                        for chunk in _raw(response):
                             if len(head) < MP4_SNIFF_BYTES:
                                 head += chunk[:MP4_SNIFF_BYTES]
                                 if len(head) >= MP4_SNIFF_BYTES and not looks_like_mp4(head):
@@ -242,7 +243,7 @@ def _check_response(response: httpx.Response, settings: DownloadSettings) -> Non
     if status == 429 or status >= 500:
         raise _retry_later(f"HTTP {status} from the CDN", response)
     if status != 200:
-        body = next(response.iter_raw(200), b"")[:200].decode("utf-8", "replace")  # never the whole page
+        body = next(_raw(response, 200), b"")[:200].decode("utf-8", "replace")  # never the whole page
         if status == 403 and "expired" in body.lower():
             raise LinkExpired("CDN answered 403 URL signature expired; the next scrape refreshes the link")
         raise MediaGone(f"HTTP {status} from the CDN: {body.strip()[:80]}")
@@ -255,6 +256,15 @@ def _check_response(response: httpx.Response, settings: DownloadSettings) -> Non
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > settings.max_bytes:
         raise InvalidMedia(f"video is {int(declared):,} bytes, over the {settings.max_bytes:,}-byte cap")
+
+
+def _raw(response: httpx.Response, size: int | None = None) -> Iterator[bytes]:
+    """The body's bytes as they arrive, undecoded; a response built in memory (a mounted transport such as
+    the sample's) gives its content in one piece."""
+    try:
+        yield from response.iter_raw(size)
+    except httpx.StreamConsumed:
+        yield response.content
 
 
 def _retry_later(message: str, response: httpx.Response) -> FetchFailed:

@@ -49,7 +49,8 @@ class SampleMediaTransport(httpx.BaseTransport):
         name = PurePosixPath(request.url.path).name
         video = _sample_dir() / "media" / name
         if request.url.host != SAMPLE_HOST or not name.endswith(".mp4") or not video.is_file():
-            return httpx.Response(404, text="Not Found", request=request)
+            return httpx.Response(404, stream=httpx.ByteStream(b"Not Found"), request=request)
         body = video.read_bytes()
         headers = {"content-type": "video/mp4", "content-length": str(len(body))}
-        return httpx.Response(200, headers=headers, content=body, request=request)
+        # A stream, not `content=`: the body arrives as a network transport's would, read once and raw.
+        return httpx.Response(200, headers=headers, stream=httpx.ByteStream(body), request=request)
