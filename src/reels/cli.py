@@ -8,6 +8,8 @@ error, 1 for anything else.
 from __future__ import annotations
 
 import functools
+import os
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -104,6 +106,12 @@ def _user_errors() -> Iterator[None]:
     except ReelsError as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("Interrupted: every answer received is stored; run the same command to go on.", err=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # Now, not after the calls still out: their threads would hold the process for minutes.
+        os._exit(130)
 
 
 def command(name: str, *, uses_source: bool = False, uses_analyzer: bool = False) -> Callable[..., Any]:
@@ -363,4 +371,10 @@ def _edit_accounts(settings: config.Settings, change: Callable[[list[str]], list
 
 
 def main() -> None:
+    # A stop signal (a job being cancelled, `kill`) stops the run the way Ctrl-C does: answers kept.
+    signal.signal(signal.SIGTERM, _interrupt)
     cli(prog_name="reels")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

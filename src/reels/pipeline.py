@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +27,7 @@ from reels.fallbacks import Fallback
 from reels.ingest import field_map, parse_items, reason_kind
 from reels.insights import playbook as playbook_mod
 from reels.insights.playbook import PlaybookWriter
+from reels.journal import Journal, replay, run_journaled
 from reels.mediastore import MediaStore
 from reels.records import AnalysisRow, MediaFile, Reel, StageCounts, as_row
 from reels.report import ReportData, render_report
@@ -55,7 +55,7 @@ from reels.virality import rule_for
 Progress = Callable[[str, int], AbstractContextManager[Callable[[int], None]]]
 _LABEL_COLUMNS = tuple(name for name, _ in LABEL_FIELDS)
 _REEL_COLUMNS = tuple(f.name for f in dataclasses.fields(Reel))
-_BATCH = 32  # results are merged every this many items, so a crash loses at most one batch of work
+_BATCH = 32  # results are merged every this many items (and journaled one by one before that)
 
 
 def no_progress(label: str, total: int) -> AbstractContextManager[Callable[[int], None]]:
@@ -249,6 +249,9 @@ def analyze(
     never leaves a measured-only reel that would count as done for Gemini's local backup.
     """
     counts = StageCounts("analyze")
+    recovered = replay(journal_folder(job), ANALYSES, job.store)  # answers a crashed run had not merged
+    if recovered:
+        counts.add("recovered", recovered)
     reels = {r["post_id"]: r for r in job.rows(REELS)}
     media = [m for m in job.rows(MEDIA) if m["status"] == "ok"]
     keys = {k for k in done_keys(analyzer) if k[0] not in redo}
@@ -293,24 +296,35 @@ def _analysis_pass(
     def one(m: dict[str, Any]) -> AnalysisRow:
         return _analyze_one(analyzer, m, reels.get(m["post_id"], {}), job)
 
-    with (
-        job.progress(f"analyze ({analyzer.name})", len(fresh)) as advance,
-        ThreadPoolExecutor(
-            max_workers=getattr(analyzer, "concurrency", None) or job.settings.analyze.concurrency,
-            thread_name_prefix="analyze",
-        ) as pool,
-    ):
-        for chunk in _chunks(fresh):
-            batch = list(pool.map(one, chunk))
-            job.merge(ANALYSES, [as_row(a) for a in batch])
-            for row in batch:
-                counts.add(ok_key if row.status == "ok" else failed_key)
-                if row.analyzer != analyzer.name:
-                    counts.add(f"by_{row.analyzer}")
-                cost += row.cost_usd or 0.0
-            advance(len(chunk))
-    counts.add("cost_usd_micros", round(cost * 1e6))
+    def merge(rows: list[AnalysisRow]) -> None:
+        nonlocal cost
+        job.merge(ANALYSES, [as_row(a) for a in rows])
+        for row in rows:
+            counts.add(ok_key if row.status == "ok" else failed_key)
+            if row.analyzer != analyzer.name:
+                counts.add(f"by_{row.analyzer}")
+            cost += row.cost_usd or 0.0
+
+    try:
+        with job.progress(f"analyze ({analyzer.name})", len(fresh)) as advance:
+            run_journaled(
+                fresh,
+                one,
+                workers=getattr(analyzer, "concurrency", None) or job.settings.analyze.concurrency,
+                journal=Journal(journal_folder(job), ANALYSES, f"{job.run_id}-{analyzer.name}"),
+                row_of=as_row,
+                merge=merge,
+                batch=_BATCH,
+                advance=advance,
+            )
+    finally:
+        counts.add("cost_usd_micros", round(cost * 1e6))
     return len({m["post_id"] for m in media} & done)
+
+
+def journal_folder(job: Job) -> Path:
+    """Where answered-but-not-yet-merged results wait: beside the videos, on the same disk or volume."""
+    return job.media.root / ".journal"
 
 
 def _analyze_one(analyzer: Analyzer, media: dict[str, Any], reel: dict[str, Any], job: Job) -> AnalysisRow:

@@ -55,6 +55,10 @@ def tracked_run(
     store.merge(RUNS, to_arrow(RUNS, [log.row("running", None, None)]))
     try:
         yield log
+    except KeyboardInterrupt:
+        stopped = log.row("interrupted", "stopped by Ctrl-C or a stop signal", datetime.now(UTC))
+        store.merge(RUNS, to_arrow(RUNS, [stopped]))
+        raise
     except BaseException as exc:
         store.merge(
             RUNS, to_arrow(RUNS, [log.row("failed", f"{type(exc).__name__}: {exc}", datetime.now(UTC))])
