@@ -115,7 +115,7 @@ def test_a_multi_page_dataset_comes_back_whole_and_in_order(apify: FakeApify) ->
     pages = [(c.query["offset"], c.query["limit"]) for c in apify.calls("items")]
     assert pages == [("0", "100"), ("100", "100"), ("200", "100"), ("250", "100")]
     # logger=None: no log stream, no status watcher, no actor lookup.
-    assert {c.route for c in apify.requests} == {"start", "run", "items"}
+    assert {c.route for c in apify.requests} == {"runs", "start", "run", "items"}  # runs: see _start
 
 
 def test_error_rows_pass_through_and_ingest_accounts_for_every_item(apify: FakeApify) -> None:
@@ -176,7 +176,7 @@ def test_an_invalid_token_is_a_config_error_that_does_not_show_the_token(apify: 
         scrape_all(ApifySource(settings_for(apify), wrong, ACCOUNTS))
 
     assert wrong not in str(caught.value)
-    assert len(apify.calls("start")) == 1  # a 401 is not retried
+    assert len(apify.requests) == 1  # a 401 is not retried (the first request, listing runs, gets it)
     assert apify.runs == {}
 
 
@@ -186,7 +186,7 @@ def test_an_unknown_actor_is_a_config_error(apify: FakeApify) -> None:
     with pytest.raises(ConfigError, match=r"no actor 'nobody/no-such-actor'.*\[apify\] actor_id"):
         scrape_all(ApifySource(settings, TOKEN, ACCOUNTS))
 
-    assert apify.calls("start")[0].path == "/v2/actors/nobody~no-such-actor/runs"
+    assert apify.requests[0].path == "/v2/actors/nobody~no-such-actor/runs" and not apify.calls("start")
 
 
 def test_an_input_the_api_rejects_is_a_config_error(apify: FakeApify) -> None:

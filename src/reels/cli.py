@@ -177,7 +177,13 @@ _dataset_option = click.option(
 def run_cmd(s: Session, log: RunLog, source: str, analyzer: str, dataset_id: str | None, **_: Any) -> None:
     """Run the whole pipeline: ingest → label → download → analyze → insights → report."""
     the_source = components.build_source(
-        source, s.settings, s.secrets, store=s.job.store, dataset_id=dataset_id
+        source,
+        s.settings,
+        s.secrets,
+        store=s.job.store,
+        dataset_id=dataset_id,
+        run_id=s.job.run_id,
+        notify=click.echo,
     )
     the_analyzer = components.build_analyzer(analyzer, s.settings, s.secrets)
     writer = components.build_playbook_writer(s.settings, s.secrets)  # a bad setting stops before any work
@@ -228,7 +234,13 @@ def ingest_cmd(
         _echo_stage(log, pipeline.ingest_ads(s.job, ads_path))
         return
     the_source = components.build_source(
-        source, s.settings, s.secrets, store=s.job.store, dataset_id=dataset_id
+        source,
+        s.settings,
+        s.secrets,
+        store=s.job.store,
+        dataset_id=dataset_id,
+        run_id=s.job.run_id,
+        notify=click.echo,
     )
     _echo_stage(log, pipeline.ingest(s.job, the_source))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from reels.errors import ConfigError
 from reels.fallbacks import Fallback
 from reels.fallbacks import build_fallbacks as make_fallbacks
 from reels.insights.playbook import PlaybookWriter, TemplateWriter
+from reels.ledger import StoreLedger
 from reels.nettransport import download_client
 from reels.sources import ReelSource
 from reels.sources.file import FileSource
@@ -52,7 +54,14 @@ def source_choice(
 
 
 def build_source(
-    choice: str, settings: Settings, secrets: Secrets, *, store: Store, dataset_id: str | None = None
+    choice: str,
+    settings: Settings,
+    secrets: Secrets,
+    *,
+    store: Store,
+    dataset_id: str | None = None,
+    run_id: str = "",
+    notify: Callable[[str], None] = lambda line: None,
 ) -> ReelSource:
     if choice == "sample":
         return SampleSource()
@@ -74,7 +83,16 @@ def build_source(
             if dataset_id
             else scrape_cutoff(store.read(REELS).to_pylist(), accounts, settings.apify.lookback_days)
         )
-        return ApifySource(settings.apify, secrets.apify_token, accounts, newer_than, dataset_id)
+        ledger = StoreLedger(store, run_id)
+        return ApifySource(
+            settings.apify,
+            secrets.apify_token,
+            accounts,
+            newer_than,
+            dataset_id,
+            ledger=ledger,
+            notify=notify,
+        )
     if not Path(choice).is_file():
         raise ConfigError(f"--source {choice}: no such file; use sample, apify or a JSON/JSONL/CSV file.")
     scraped_at = None

@@ -113,6 +113,7 @@ def ingest(job: Job, source: ReelSource) -> StageCounts:
         counts.add("updated_reels", updated)
         counts.add("snapshots", job.merge(REEL_SNAPSHOTS, [as_row(s) for s in batch.snapshots])[0])
         counts.add("new_quarantined", job.merge(QUARANTINE, [as_row(q) for q in batch.quarantine])[0])
+        source.ingested(scrape)
         if unusable and scrape.source.startswith("file:"):
             top = reasons.most_common(1)[0][0]
             raise InputError(

@@ -8,6 +8,8 @@ Serves what `apify.md` §2.5/§2.6/§2.9 list, on 127.0.0.1 only:
     GET  /v2/actor-runs/{runId}/log                                 → 200 text/plain
     GET  /v2/datasets/{datasetId}                                   → 200 {"data": Dataset}
     GET  /v2/datasets/{datasetId}/items?offset&limit&desc           → 200 [items] + X-Apify-Pagination-*
+    GET  /v2/actors/{actorId}/runs?desc&limit                       → 200 {"data": ListOfRuns}
+    GET  /v2/key-value-stores/{storeId}/records/INPUT               → 200 the run's input
 
 Every request is recorded (method, path, query, headers, the gunzipped body and its JSON). Errors are
 `{"error": {"type", "message"}}` with the real status: 401 `token-not-valid` for a wrong or missing
@@ -15,7 +17,8 @@ Every request is recorded (method, path, query, headers, the gunzipped body and 
 `add_actor` (its items, final status, how many polls stay RUNNING), `add_dataset`, and `fail(route, ...)`,
 a queue of injected error responses per route (`start`, `actor`, `run`, `log`, `dataset`, `items`) served
 before the route's real answer — e.g. `fail("start", 429, 500)` then a normal 201 — and `delay(route, s)`,
-which holds a request so that the client times out.
+which holds a request so that the client times out. `lose_starts = n`: the next n starts create their run
+and then drop the connection unanswered, like an answer lost on the way back.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import socket
 import threading
 import time
 from collections import deque
@@ -39,6 +43,8 @@ NO_LIMIT = 999_999_999_999  # what the real API reports as the limit when none w
 
 ROUTES: list[tuple[str, str, re.Pattern[str]]] = [
     ("POST", "start", re.compile(r"^/v2/(?:actors|acts)/([^/]+)/runs$")),
+    ("GET", "runs", re.compile(r"^/v2/(?:actors|acts)/([^/]+)/runs$")),
+    ("GET", "record", re.compile(r"^/v2/key-value-stores/([^/]+)/records/INPUT$")),
     ("GET", "actor", re.compile(r"^/v2/(?:actors|acts)/([^/]+)$")),
     ("GET", "run", re.compile(r"^/v2/actor-runs/([^/]+)$")),
     ("GET", "log", re.compile(r"^/v2/actor-runs/([^/]+)/log$")),
@@ -53,6 +59,9 @@ DEFAULT_ERROR_TYPES = {
     404: "record-not-found",
     429: "rate-limit-exceeded",
 }
+
+
+LOST = -1  # a handler's status meaning: drop the connection without answering
 
 
 def actor_key(actor_id: str) -> str:
@@ -127,6 +136,7 @@ class FakeApify:
         self.datasets: dict[str, FakeDataset] = {}
         self.runs: dict[str, FakeRun] = {}
         self._failures: dict[str, deque[Failure]] = {}
+        self.lose_starts = 0  # the next this many starts create their run, then drop the answer
         self._delays: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -249,7 +259,35 @@ class FakeApify:
             modified_at=actor.finished_at,
             run_id=run_id,
         )
+        if self.lose_starts > 0:
+            self.lose_starts -= 1
+            return LOST, None, {}
         return 201, {"data": _run_json(self.runs[run_id])}, {}
+
+    def _runs(self, actor_id: str, request: Recorded) -> tuple[int, Any, dict[str, str]]:
+        """The actor's runs, newest first when `desc`, as RunListItems in a ListOfRuns."""
+        if actor_key(actor_id) not in self.actors:
+            return _error(404, "record-not-found", "Actor was not found")
+        mine = [r for r in self.runs.values() if r.actor == actor_key(actor_id)]
+        if request.query.get("desc") in ("1", "true"):
+            mine.reverse()
+        limit = int(request.query.get("limit") or 1000)
+        items = [_run_json(r) | {"usageTotalUsd": r.cost_usd or 0.0} for r in mine[:limit]]  # always a number
+        page = {
+            "total": len(mine),
+            "offset": 0,
+            "limit": limit,
+            "desc": True,
+            "count": len(items),
+            "items": items,
+        }
+        return 200, {"data": page}, {}
+
+    def _record(self, store_id: str, request: Recorded) -> tuple[int, Any, dict[str, str]]:
+        run = self.runs.get(store_id.removeprefix("KVS-"))
+        if run is None:
+            return _error(404, "record-not-found", "Record was not found")
+        return 200, run.input, {}
 
     def _actor(self, actor_id: str, request: Recorded) -> tuple[int, Any, dict[str, str]]:
         key = actor_key(actor_id)
@@ -406,7 +444,12 @@ class _Handler(BaseHTTPRequestHandler):
         )
         with self.fake._lock:
             self.fake.requests.append(recorded)
-        self._send(*self.fake.handle(recorded, match))
+        answer = self.fake.handle(recorded, match)
+        if answer[0] == LOST:  # the request was done; its answer never reaches the client
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self._send(*answer)
 
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":

@@ -24,3 +24,7 @@ class ReelSource(Protocol):
     def scrapes(self) -> Iterator[Scrape]:
         """The scrapes this source holds, oldest first. Raises SourceError when it cannot be read."""
         ...
+
+    def ingested(self, scrape: Scrape) -> None:
+        """Called once the scrape's items are stored (a paid scrape need not be resumed any more)."""
+        ...

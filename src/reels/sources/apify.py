@@ -13,11 +13,11 @@ The token never appears in a message.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import impit
 import pydantic
@@ -40,7 +40,24 @@ PAGE_SIZE = 1000  # dataset items per request (the client's own default chunk)
 LONG_POLL = timedelta(seconds=60)  # the API holds a `waitForFinish` request at most this long
 WAIT_MARGIN = timedelta(minutes=5)  # beyond the run's own timeout: queueing and start-up
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "ABORTED", "TIMED-OUT"})
+RECENT_RUNS = 20  # runs listed to find the one a lost start answer created
 TOKEN_HELP = "set APIFY_TOKEN to an API token from https://console.apify.com/settings/integrations"
+
+
+class ScrapeLedger(Protocol):
+    """Where started Apify runs are written down the moment they exist, so a crash never pays twice."""
+
+    def pending(self, actor_id: str) -> tuple[str, str] | None:
+        """(run id, dataset id) of a run of `actor_id` that was started and not ingested, if any."""
+        ...
+
+    def started(self, run_id: str, actor_id: str, dataset_id: str) -> None: ...
+
+    def ended(self, run_id: str, status: str) -> None:
+        """The run ended without items to ingest (FAILED, ABORTED, ...): not one to resume."""
+        ...
+
+    def ingested(self, run_id: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -96,6 +113,8 @@ class ApifySource:
         dataset_id: str | None = None,
         *,
         page_size: int = PAGE_SIZE,
+        ledger: ScrapeLedger | None = None,
+        notify: Callable[[str], None] = lambda line: None,
     ) -> None:
         if not token:
             raise ConfigError(f"APIFY_TOKEN is not set; {TOKEN_HELP}.")
@@ -105,6 +124,7 @@ class ApifySource:
         self.dataset_id = dataset_id
         self.page_size = page_size
         self.run: ApifyRun | None = None  # set once a run has finished, whatever its status
+        self.ledger, self.notify = ledger, notify
         self._token = token
 
     def __repr__(self) -> str:
@@ -118,13 +138,18 @@ class ApifySource:
         else:
             yield self._run_scrape(client)
 
-    def _client(self) -> ApifyClient:
+    def ingested(self, scrape: Scrape) -> None:
+        """The scrape's items are in the tables: its run is no longer one to resume."""
+        if self.ledger is not None and self.run is not None and scrape.source == f"apify:{self.run.run_id}":
+            self.ledger.ingested(self.run.run_id)
+
+    def _client(self, *, retries: bool = True) -> ApifyClient:
         s = self.settings
         per_request = timedelta(seconds=s.timeout_s)
         return ApifyClient(
             self._token,
             api_url=s.api_url,
-            max_retries=s.max_retries,
+            max_retries=s.max_retries if retries else 0,
             min_delay_between_retries=timedelta(milliseconds=s.min_delay_between_retries_ms),
             timeout_short=per_request,
             timeout_medium=per_request,
@@ -138,25 +163,31 @@ class ApifySource:
         s = self.settings
         run_input = actor_input(s, self.accounts, self.newer_than)
         run_timeout = timedelta(seconds=s.run_timeout_s)
-        with self._translated(f"start the actor {s.actor_id}", start=True):
-            # start() + wait_for_finish() is what call(logger=None) does, but lets each long poll time out.
-            # logger=None matters with call(): the default one polls the run and streams its log besides.
-            started = client.actor(s.actor_id).start(
-                run_input=run_input,
-                memory_mbytes=s.memory_mbytes,
-                run_timeout=run_timeout,
-                timeout=timedelta(seconds=s.timeout_s),
+        pending = self.ledger.pending(s.actor_id) if self.ledger is not None else None
+        if pending is not None:
+            run_id, dataset_id = pending
+            self.notify(
+                f"Resuming Apify run {run_id} (dataset {dataset_id}): an earlier run started it and did not "
+                "ingest it, so no new run is started."
+            )
+        else:
+            run_id, dataset_id = self._start(client, run_input, run_timeout)
+            if self.ledger is not None:
+                self.ledger.started(run_id, s.actor_id, dataset_id)
+            self.notify(
+                f"Apify run {run_id} started (dataset {dataset_id}); if this stops, run the same command "
+                f"again to resume it, or `reels ingest --dataset-id {dataset_id}` once it has finished."
             )
         waited = run_timeout + WAIT_MARGIN
-        with self._translated(f"wait for Apify run {started.id}"):
-            run = client.run(started.id).wait_for_finish(
+        with self._translated(f"wait for Apify run {run_id}"):
+            run = client.run(run_id).wait_for_finish(
                 wait_duration=waited,
                 timeout=timedelta(seconds=s.timeout_s) + LONG_POLL,
             )
         if run is None:
-            raise SourceError(
-                f"Apify run {started.id} disappeared while waiting for it; run the scrape again."
-            )
+            if self.ledger is not None:
+                self.ledger.ended(run_id, "GONE")
+            raise SourceError(f"Apify run {run_id} disappeared while waiting for it; run the scrape again.")
         self.run = ApifyRun(
             run.id,
             run.default_dataset_id,
@@ -170,6 +201,8 @@ class ApifySource:
                 f"waiting; ingest its dataset later with --dataset-id {run.default_dataset_id}."
             )
         if run.status != "SUCCEEDED":
+            if self.ledger is not None:
+                self.ledger.ended(run.id, str(run.status))
             detail = f" ({run.status_message})" if run.status_message else ""
             raise SourceError(
                 f"Apify run {run.id} of {s.actor_id} ended {run.status}{detail}, so nothing was ingested; "
@@ -179,6 +212,57 @@ class ApifySource:
         # Both are timezone-aware: the client's Run model rejects naive times.
         scraped_at = (run.finished_at or run.started_at).astimezone(UTC)
         return Scrape(f"apify:{run.id}", scraped_at, items, run.usage_total_usd)
+
+    def _start(
+        self, client: ApifyClient, run_input: dict[str, Any], run_timeout: timedelta
+    ) -> tuple[str, str]:
+        """Start one actor run: (run id, dataset id). The start is never retried blindly: when its answer is
+        lost (a timeout, a dropped connection, a 5xx), the actor's runs are looked up for one that did not
+        exist before and carries this input; only when there is none is the start sent again."""
+        s = self.settings
+        actor = client.actor(s.actor_id)
+        with self._translated(f"list the runs of {s.actor_id}", start=True):
+            before = {r.id for r in actor.runs().list(desc=True, limit=RECENT_RUNS).items}
+        once = self._client(retries=False).actor(s.actor_id)
+        last = SourceError(f"could not start {s.actor_id}")
+        for _ in range(s.max_retries + 1):
+            try:
+                with self._translated(f"start the actor {s.actor_id}", start=True):
+                    # start() + wait_for_finish() is what call(logger=None) does, but lets each long poll
+                    # time out; logger=None matters with call(): its default one streams the run's log.
+                    started = once.start(
+                        run_input=run_input,
+                        memory_mbytes=s.memory_mbytes,
+                        run_timeout=run_timeout,
+                        timeout=timedelta(seconds=s.timeout_s),
+                    )
+                return started.id, started.default_dataset_id
+            except SourceError as lost:
+                found = self._runs_started_with(client, run_input, before)
+                if len(found) > 1:
+                    raise SourceError(
+                        f"Starting {s.actor_id} got no answer, and {len(found)} new runs have this input "
+                        f"({', '.join(r for r, _ in found)}); ingest the right one with --dataset-id."
+                    ) from lost
+                if found:
+                    return found[0]
+                last = lost
+        raise last
+
+    def _runs_started_with(
+        self, client: ApifyClient, run_input: dict[str, Any], before: set[str]
+    ) -> list[tuple[str, str]]:
+        """(run id, dataset id) of the actor's runs that are new since `before` and carry `run_input`."""
+        with self._translated(f"look up the runs of {self.settings.actor_id}"):
+            recent = client.actor(self.settings.actor_id).runs().list(desc=True, limit=RECENT_RUNS).items
+            found = []
+            for r in recent:
+                if r.id in before:
+                    continue
+                record = client.key_value_store(r.default_key_value_store_id).get_record("INPUT")
+                if record is not None and record.get("value") == run_input:
+                    found.append((r.id, r.default_dataset_id))
+        return found
 
     def _dataset_scrape(self, client: ApifyClient, dataset_id: str) -> Scrape:
         with self._translated(f"read Apify dataset {dataset_id}"):

@@ -23,6 +23,9 @@ class FileSource:
         self.name = f"file:{path.name}"
         self.scraped_at = scraped_at
 
+    def ingested(self, scrape: Scrape) -> None:
+        pass  # nothing to resume: the items are still where they were read from
+
     def scrapes(self) -> Iterator[Scrape]:
         if not self.path.is_file():
             raise InputError(f"Source file {self.path} does not exist; pass --source sample|apify|PATH.")

@@ -29,6 +29,9 @@ def _sample_dir() -> Traversable:
 class SampleSource:
     name = "sample"
 
+    def ingested(self, scrape: Scrape) -> None:
+        pass  # nothing to resume: the items are still where they were read from
+
     def scrapes(self) -> Iterator[Scrape]:
         folder = _sample_dir()
         try:

@@ -200,6 +200,18 @@ PLAYBOOK = _spec(
     ("created_at", TS),
 )
 
+SCRAPES = _spec(
+    "scrapes",
+    ("apify_run_id",),
+    ("apify_run_id", pa.string()),
+    ("actor_id", pa.string()),
+    ("dataset_id", pa.string()),
+    ("status", pa.string()),  # RUNNING until it ends unusable (FAILED, ABORTED, ...) or is INGESTED
+    ("started_at", TS),
+    ("ended_at", TS),
+    ("run_id", pa.string()),  # the reels run that started it
+)
+
 RUNS = _spec(
     "runs",
     ("run_id",),
@@ -251,7 +263,8 @@ ADS = _spec(
 )
 
 ALL: dict[str, TableSpec] = {
-    t.name: t for t in (REEL_SNAPSHOTS, REELS, MEDIA, ANALYSES, INSIGHTS, PLAYBOOK, RUNS, QUARANTINE, ADS)
+    t.name: t
+    for t in (REEL_SNAPSHOTS, REELS, MEDIA, ANALYSES, INSIGHTS, PLAYBOOK, SCRAPES, RUNS, QUARANTINE, ADS)
 }
 
 
