@@ -114,6 +114,7 @@ def test_every_video_is_measured_locally_beside_gemini(lake: dict[str, Any]) -> 
     rows = {r["insight_id"]: r for r in lake["tables"]["insights"]}
     assert rows["has_audio"]["sources"] == ["local/opencv-haar-v1"]
     assert "measured 15" in lake["first"].stdout  # the analyze line counts the measurements too
+    assert "answered by gemini (gemini-3.8-flash) ×153 · local (opencv-haar-v1) ×153" in lake["first"].stdout
 
 
 def test_gemini_writes_a_grounded_playbook_and_the_rerun_pays_for_nothing(lake: dict[str, Any]) -> None:

@@ -412,6 +412,8 @@ def test_a_gemini_outage_mid_run_finishes_on_the_local_analyzer(tmp_path: Path, 
     counts = pipeline.analyze(job, analyzer)
     assert counts.counts["analyzed"] == len(videos)
     assert {out.analyzer for out in analyzer.produced.values()} == {"local"}
+    assert f"answered by local (opencv-haar-v1) ×{len(videos)}" in counts.notes
+    assert any("`reels analyze --redo local` asks gemini for them again" in n for n in counts.notes)
     assert fake.counts["generate"] <= (3 + 8) * 2  # at most the pool's in-flight reels after it opened
     rows = job.store.read(ANALYSES).to_pylist()
     assert all(r["status"] == "ok" and r["duration_s"] for r in rows)

@@ -317,6 +317,7 @@ def status_cmd(**options: Any) -> None:
         click.echo(f"  {name:<15} {'—' if n is None else n:>7}")
     click.echo("Labels: " + (", ".join(f"{k} {v}" for k, v in sorted(st.labels.items())) or "none yet"))
     click.echo("Media:  " + (", ".join(f"{k} {v}" for k, v in sorted(st.media.items())) or "none yet"))
+    click.echo("Analyses: " + (", ".join(f"{k} {v}" for k, v in sorted(st.analyses.items())) or "none yet"))
     click.echo(f"Pending: {st.pending_download} to download, {st.pending_analysis} to analyze")
     if st.failures:
         click.echo(f"Failed ({len(st.failures)}):")

@@ -256,13 +256,40 @@ def analyze(
     reels = {r["post_id"]: r for r in job.rows(REELS)}
     media = [m for m in job.rows(MEDIA) if m["status"] == "ok"]
     keys = {k for k in done_keys(analyzer) if k[0] not in redo}
-    done = _analysis_pass(job, analyzer, keys, media, reels, counts, retry_failed=retry_failed)
-    counts.add("already_analyzed", done)
-    if measure is not None:
-        _analysis_pass(
-            job, measure, done_keys(measure), media, reels, counts, retry_failed, "measured", "measure_failed"
-        )
+    answered: Counter[tuple[str, str]] = Counter()
+    try:
+        done = _analysis_pass(job, analyzer, keys, media, reels, counts, answered, retry_failed=retry_failed)
+        counts.add("already_analyzed", done)
+        if measure is not None:
+            _analysis_pass(
+                job,
+                measure,
+                done_keys(measure),
+                media,
+                reels,
+                counts,
+                answered,
+                retry_failed,
+                "measured",
+                "measure_failed",
+            )
+    finally:
+        counts.notes += answered_notes(answered, counts, asked=analyzer.name)
     return counts
+
+
+def answered_notes(answered: Counter[tuple[str, str]], counts: StageCounts, *, asked: str) -> list[str]:
+    """Who really answered, per analyzer and model, and what to do when the backup stood in for Gemini."""
+    if not answered:
+        return []
+    notes = ["answered by " + " · ".join(f"{a} ({m}) ×{n}" for (a, m), n in sorted(answered.items()))]
+    stood_in = counts.counts.get("by_local", 0) if asked != "local" else 0
+    if stood_in:
+        notes.append(
+            f"the local analyzer stood in for {asked} on {stood_in} reels; `reels analyze --redo local` "
+            f"asks {asked} for them again"
+        )
+    return notes
 
 
 def _analysis_pass(
@@ -272,6 +299,7 @@ def _analysis_pass(
     media: Sequence[dict[str, Any]],
     reels: Mapping[str, dict[str, Any]],
     counts: StageCounts,
+    answered: Counter[tuple[str, str]],
     retry_failed: bool = False,
     ok_key: str = "analyzed",
     failed_key: str = "failed",
@@ -302,6 +330,8 @@ def _analysis_pass(
         job.merge(ANALYSES, [as_row(a) for a in rows])
         for row in rows:
             counts.add(ok_key if row.status == "ok" else failed_key)
+            if row.status == "ok":
+                answered[(row.analyzer, row.model)] += 1
             if row.analyzer != analyzer.name:
                 counts.add(f"by_{row.analyzer}")
             cost += row.cost_usd or 0.0

@@ -134,11 +134,24 @@ def _view(data: ReportData) -> dict[str, Any]:
         quarantined=data.quarantined,
         methods=[dict(text=m, **_parse_method(m)) for m in methods],
         tiers=[(name, floor) for floor, name in TIERS],
-        analyzers=sorted({f"{a.get('analyzer')} ({a.get('model')})" for a in data.analyses}),
+        analyzers=[f"{k} ×{n}" for k, n in sorted(_producers(data.analyses).items())],
+        answered=", ".join(
+            f"{k} ×{n}"
+            for k, n in sorted(
+                _producers(
+                    [a for a in data.analyses if data.run and a.get("run_id") == data.run.get("run_id")]
+                ).items()
+            )
+        ),
         chart_views=Markup(charts.views_vs_baseline(_points(reels), ratio=threshold)),
         chart_features=Markup(charts.lifts([_interval(i) for i in tested[:TOP_FEATURES]])),
         chart_labels=Markup(charts.label_bars({u: dict(c) for u, c in per_account.items()})),
     )
+
+
+def _producers(analyses: Sequence[Mapping[str, Any]]) -> Counter[str]:
+    """Reels per analyzer and model that really answered: "gemini (gemini-3.8-flash)" → 140."""
+    return Counter(f"{a.get('analyzer')} ({a.get('model')})" for a in analyses)
 
 
 def _run(run: Mapping[str, Any] | None) -> dict[str, Any] | None:

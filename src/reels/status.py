@@ -19,6 +19,7 @@ class LakeStatus:
     pending_download: int
     pending_analysis: int
     failures: list[dict[str, Any]]  # post_id, stage, status, error
+    analyses: dict[str, int]  # "analyzer (model)" → ok analyses
 
 
 def lake_status(store: Store, last_runs: int = 5) -> LakeStatus:
@@ -38,6 +39,7 @@ def lake_status(store: Store, last_runs: int = 5) -> LakeStatus:
         pending_download=sum(1 for r in reels if r["post_id"] not in tried),
         pending_analysis=len(stored - analyzed),
         failures=failures(media, analyses),
+        analyses=dict(Counter(f"{a['analyzer']} ({a['model']})" for a in analyses if a["status"] == "ok")),
     )
 
 
