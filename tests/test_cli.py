@@ -120,3 +120,15 @@ def test_ingest_and_label_from_a_file_quarantine_bad_items(workdir: Path) -> Non
     assert reel["likes"] is None and reel["virality_label"] == "insufficient_data"
     assert store.read(QUARANTINE).num_rows == 2
     assert [r["status"] for r in store.read(RUNS).to_pylist()] == ["ok", "ok"]
+
+
+def test_piped_output_gets_a_progress_line_on_a_timer(capsys: pytest.CaptureFixture[str]) -> None:
+    import time
+
+    from reels.cli import _progress_lines
+
+    with _progress_lines("analyze (gemini)", 10, every_s=0.1) as advance:
+        advance(3)
+        time.sleep(0.35)  # nothing finishes meanwhile: the lines still come
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) >= 2 and all(line.startswith("analyze (gemini): 3/10 after ") for line in lines)

@@ -11,6 +11,8 @@ import functools
 import os
 import signal
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,16 +39,43 @@ class Session:
     notes: list[str]
 
 
+PROGRESS_EVERY_S = 30.0  # with output piped (a Databricks job log), a progress line at least this often
+
+
 def _progress(label: str, total: int) -> Any:
     @contextmanager
     def bar() -> Iterator[Callable[[int], None]]:
-        if total == 0 or not sys.stderr.isatty():
+        if total == 0:
             yield lambda n: None
-            return
-        with click.progressbar(length=total, label=label, file=sys.stderr) as b:
-            yield b.update
+        elif sys.stderr.isatty():
+            with click.progressbar(length=total, label=label, file=sys.stderr) as b:
+                yield b.update
+        else:
+            with _progress_lines(label, total) as advance:
+                yield advance
 
     return bar()
+
+
+@contextmanager
+def _progress_lines(
+    label: str, total: int, every_s: float = PROGRESS_EVERY_S
+) -> Iterator[Callable[[int], None]]:
+    """A line "label: done/total" every `every_s` seconds, from a timer: also while nothing finishes."""
+    done = [0]
+    stop = threading.Event()
+    started = time.monotonic()
+
+    def report() -> None:
+        while not stop.wait(every_s):
+            click.echo(f"{label}: {done[0]}/{total} after {time.monotonic() - started:.0f} s", err=True)
+
+    timer = threading.Thread(target=report, name="progress", daemon=True)
+    timer.start()
+    try:
+        yield lambda n: done.__setitem__(0, done[0] + n)
+    finally:
+        stop.set()
 
 
 def common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
