@@ -8,7 +8,7 @@ import hashlib
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +27,7 @@ from reels.analysis.gemini import (
     GeminiRejected,
     GeminiUnavailable,
     GeminiUploadStuck,
+    estimated_tokens,
 )
 from reels.analysis.local import LocalAnalyzer
 from reels.analysis.prompt import DATA_END, DATA_START, PROMPT_VERSION, GeminiAnswer
@@ -67,8 +68,11 @@ def fast_settings(fake: FakeGemini, **overrides: Any) -> GeminiSettings:
     return replace(base, **overrides)
 
 
-def gemini(fake: FakeGemini, api_key: str = "test-key", **overrides: Any) -> GeminiAnalyzer:
-    return GeminiAnalyzer.from_settings(fast_settings(fake, **overrides), api_key)
+def gemini(
+    fake: FakeGemini, api_key: str = "test-key", clock: Callable[[], float] | None = None, **overrides: Any
+) -> GeminiAnalyzer:
+    extra = {"clock": clock} if clock is not None else {}
+    return GeminiAnalyzer.from_settings(fast_settings(fake, **overrides), api_key, **extra)
 
 
 def context(video: Path, caption: str = "my cat 🐈") -> ReelContext:
@@ -179,15 +183,36 @@ def test_retries_run_out_with_a_transient_error(fake: FakeGemini) -> None:
     assert isinstance(caught.value, Transient) and fake.counts["generate"] == 4
 
 
-def test_a_daily_quota_stops_every_later_call_of_the_run(fake: FakeGemini) -> None:
+def test_a_daily_quota_stops_only_its_model_and_all_calls_once_every_model_is_spent(fake: FakeGemini) -> None:
     analyzer = gemini(fake)
-    fake.script("429-daily")
+    fake.script("429-daily")  # the primary's quota
+    first = analyzer.analyze(VIDEO, context(VIDEO))
+    assert first.model == FALLBACK and analyzer.current_model == FALLBACK
+    assert [r["model"] for r in fake.requests] == [PRIMARY, FALLBACK]
+    fake.script("429-daily")  # and now the fallback's
     with pytest.raises(GeminiQuotaExhausted, match="daily quota"):
-        analyzer.analyze(VIDEO, context(VIDEO))
-    for video in SAMPLE_MEDIA[1:4]:
+        analyzer.analyze(SAMPLE_MEDIA[1], context(SAMPLE_MEDIA[1]))
+    for video in SAMPLE_MEDIA[2:4]:
         with pytest.raises(GeminiQuotaExhausted, match="not called"):
             analyzer.analyze(video, context(video))
-    assert fake.counts["generate"] == 1
+    assert fake.counts["generate"] == 3
+
+
+def test_the_primary_model_is_tried_again_after_its_cool_down(fake: FakeGemini) -> None:
+    clock = Clock()
+    fake.down_models = {PRIMARY}
+    analyzer = gemini(fake, model_cooldown_s=60.0, clock=clock)
+    assert analyzer.analyze(VIDEO, context(VIDEO)).model == FALLBACK
+    assert analyzer.analyze(SAMPLE_MEDIA[1], context(SAMPLE_MEDIA[1])).model == FALLBACK  # still cooling
+    fake.down_models = set()
+    clock.now += 61
+    assert analyzer.analyze(SAMPLE_MEDIA[2], context(SAMPLE_MEDIA[2])).model == PRIMARY  # back, at once
+    assert analyzer.analyze(SAMPLE_MEDIA[3], context(SAMPLE_MEDIA[3])).model == PRIMARY
+
+
+def test_the_token_budget_of_a_call_follows_the_video_length() -> None:
+    assert estimated_tokens(30.0, 1.0) == 600 + 30 * (70 + 25)
+    assert estimated_tokens(10.0, 2.0) == 600 + 10 * (140 + 25)
 
 
 def test_repeated_503s_switch_to_the_fallback_model_for_the_rest_of_the_run(fake: FakeGemini) -> None:
@@ -222,27 +247,44 @@ class Backup:
         return Analyzed(VideoAnalysis(duration_s=1.0))
 
 
-def test_the_breaker_hands_the_rest_of_the_run_to_the_backup_and_says_so(fake: FakeGemini) -> None:
+def test_the_breaker_hands_reels_to_the_backup_then_tries_gemini_again_after_a_cool_down(
+    fake: FakeGemini,
+) -> None:
+    clock = Clock()
     fake.down_models = {PRIMARY, FALLBACK}
     backup = Backup()
-    analyzer = FallbackAnalyzer(gemini(fake, max_retries=1), backup, threshold=2)
+    analyzer = FallbackAnalyzer(gemini(fake, max_retries=1), backup, threshold=2, cooldown_s=300, clock=clock)
     outs = [analyzer.analyze(v, context(v)) for v in SAMPLE_MEDIA[:5]]
     assert [o.analyzer for o in outs] == ["local"] * 5 and backup.calls == 5
-    assert all(o.note for o in outs) and "off for the rest of this run" in (outs[-1].note or "")
+    assert all(o.note for o in outs) and "off for 300 s" in (outs[-1].note or "")
     assert fake.counts["generate"] == 2 * 2  # two reels tried (2 attempts each), then no more calls
     assert analyzer.open_reason and ("local", "opencv-haar-v1", "v1") in analyzer.redo_keys
+    clock.now += 301  # still down: one reel probes, the breaker stays open for another cool-down
+    assert analyzer.analyze(SAMPLE_MEDIA[5], context(SAMPLE_MEDIA[5])).analyzer == "local"
+    assert fake.counts["generate"] == 2 * 2 + 2 and analyzer.open_reason
+    fake.down_models = set()
+    clock.now += 301
+    back = [analyzer.analyze(v, context(v)) for v in SAMPLE_MEDIA[6:9]]
+    assert [o.analyzer for o in back] == ["gemini"] * 3 and analyzer.open_reason is None
 
 
-def test_the_breaker_opens_at_once_on_a_daily_quota_and_not_on_permanent_errors(fake: FakeGemini) -> None:
+def test_the_breaker_opens_for_the_run_once_every_quota_is_spent_and_not_on_permanent_errors(
+    fake: FakeGemini,
+) -> None:
+    clock = Clock()
     backup = Backup()
-    analyzer = FallbackAnalyzer(gemini(fake), backup, threshold=5)
+    analyzer = FallbackAnalyzer(gemini(fake), backup, threshold=5, cooldown_s=1, clock=clock)
     fake.script("malformed")
     with pytest.raises(GeminiBadResponse):
         analyzer.analyze(VIDEO, context(VIDEO))
     assert analyzer.open_reason is None and backup.calls == 0
-    fake.script("429-daily")
+    fake.script("429-daily", "429-daily")  # both models' quotas
     assert analyzer.analyze(VIDEO, context(VIDEO)).analyzer == "local"
     assert analyzer.open_reason and "daily quota" in analyzer.open_reason
+    clock.now += 10
+    calls = fake.counts["generate"]
+    assert analyzer.analyze(VIDEO, context(VIDEO)).analyzer == "local"  # no retrial: quotas reset tomorrow
+    assert fake.counts["generate"] == calls
 
 
 # -- the rate limiter ---------------------------------------------------------------------------------------

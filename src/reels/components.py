@@ -146,7 +146,12 @@ def build_analyzer(choice: str, settings: Settings, secrets: Secrets) -> Analyze
     from reels.analysis.gemini import GeminiAnalyzer
 
     gemini = GeminiAnalyzer.from_settings(settings.gemini, secrets.gemini_api_key)
-    return FallbackAnalyzer(gemini, LocalAnalyzer(), threshold=settings.gemini.breaker_threshold)
+    return FallbackAnalyzer(
+        gemini,
+        LocalAnalyzer(),
+        threshold=settings.gemini.breaker_threshold,
+        cooldown_s=settings.gemini.breaker_cooldown_s,
+    )
 
 
 def build_measurer(choice: str) -> Analyzer | None:

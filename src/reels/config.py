@@ -189,7 +189,9 @@ class GeminiSettings:
     retry_initial_s: float = 2.0
     retry_max_s: float = 60.0
     model_switch_after: int = 3  # consecutive 503s/timeouts on a model before the next fallback model
+    model_cooldown_s: float = 120.0  # after a switch, the primary model is tried again this much later
     breaker_threshold: int = 5  # consecutive failed reels before the local analyzer takes over
+    breaker_cooldown_s: float = 300.0  # then Gemini is tried again (one reel) this much later
     # USD per 1M tokens: "model=input/output". A model without a price records no cost.
     prices: tuple[str, ...] = ("gemini-3.8-flash=0.75/3.75", "gemini-3.5-flash-lite=0.30/2.50")
 
@@ -204,7 +206,9 @@ class GeminiSettings:
             fps=self.fps,
             max_output_tokens=self.max_output_tokens,
             model_switch_after=self.model_switch_after,
+            model_cooldown_s=self.model_cooldown_s,
             breaker_threshold=self.breaker_threshold,
+            breaker_cooldown_s=self.breaker_cooldown_s,
         )
         negative = [
             k

@@ -366,6 +366,7 @@ def _analyze_one(analyzer: Analyzer, media: dict[str, Any], reel: dict[str, Any]
         reel.get("virality_label"),
         reel.get("viral_ratio"),
         reel.get("baseline_views"),
+        media.get("duration_s"),
     )
     base = dict(
         post_id=media["post_id"],

@@ -20,6 +20,7 @@ class ReelContext:
     virality_label: str | None
     viral_ratio: float | None
     baseline_views: float | None
+    duration_s: float | None = None  # the video's length, when the download measured it (for token budgets)
 
 
 @dataclass(frozen=True, slots=True)

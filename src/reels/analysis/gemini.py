@@ -56,6 +56,7 @@ log = logging.getLogger(__name__)
 MIME_TYPE = "video/mp4"
 # Input tokens assumed for a call before any response has told the real count (a 30 s reel at 1 fps).
 FIRST_TOKEN_ESTIMATE = 3500
+PROMPT_TOKENS, TOKENS_PER_FRAME, AUDIO_TOKENS_PER_S = 600, 70, 25  # gemini.md §2.3, low media resolution
 _RESOLUTIONS = {
     "low": types.MediaResolution.MEDIA_RESOLUTION_LOW,
     "medium": types.MediaResolution.MEDIA_RESOLUTION_MEDIUM,
@@ -122,6 +123,11 @@ def make_client(settings: GeminiSettings, api_key: str) -> genai.Client:
     return genai.Client(api_key=api_key, http_options=options)
 
 
+def estimated_tokens(duration_s: float, fps: float) -> int:
+    """Input tokens of a `duration_s` video sent at `fps` at low resolution, plus the prompt's."""
+    return round(PROMPT_TOKENS + duration_s * (fps * TOKENS_PER_FRAME + AUDIO_TOKENS_PER_S))
+
+
 def retry_policy(settings: GeminiSettings) -> RetryPolicy:
     """The `[gemini]` retry settings as the one RetryPolicy every Gemini call uses."""
     return RetryPolicy(
@@ -176,6 +182,8 @@ class GeminiAnalyzer:
         self._lock = threading.Lock()
         self._model_index = 0
         self._model_failures = 0
+        self._retry_primary_at = 0.0  # after a switch, when the primary model gets another chance
+        self._exhausted: set[str] = set()  # models whose daily quota is spent: not asked again this run
         self._stopped: GeminiError | None = None
         self._token_estimate = FIRST_TOKEN_ESTIMATE
         self.calls = 0  # generate_content requests sent
@@ -191,7 +199,13 @@ class GeminiAnalyzer:
 
     @property
     def current_model(self) -> str:
-        return self.models[self._model_index]
+        """The model to ask now: the primary, unless it was switched away from and its cool-down is not
+        over (then the next model); never one whose daily quota is spent."""
+        usable = [i for i, m in enumerate(self.models) if m not in self._exhausted] or [len(self.models) - 1]
+        index = self._model_index
+        if index and self._clock() >= self._retry_primary_at:
+            index = 0  # half-open: the primary is tried again
+        return self.models[next((i for i in usable if i >= index), usable[0])]
 
     def analyze(self, video: Path, context: ReelContext) -> Analyzed:
         """Analyze `video` with the current model. Raises a `GeminiError` with the reason on failure."""
@@ -235,7 +249,7 @@ class GeminiAnalyzer:
             try:
                 # The slot first: a reservation counts from when its request really leaves.
                 with self._slots:
-                    reservation = self._limiter.acquire(self._token_estimate)
+                    reservation = self._limiter.acquire(self._estimate(context))
                     with self._lock:
                         self.calls += 1
                     response = None
@@ -250,8 +264,8 @@ class GeminiAnalyzer:
                 error = translate_error(exc, model, self._settings.timeout_s)
                 if error is None:
                     raise
-                if isinstance(error, GeminiQuotaExhausted):
-                    self._stop(error)
+                if isinstance(error, GeminiQuotaExhausted) and self._exhaust(model, error):
+                    continue  # another model has quota left: ask it, now
                 if not isinstance(error, GeminiUnavailable):
                     raise error from exc
                 last = error
@@ -288,6 +302,13 @@ class GeminiAnalyzer:
         else:
             self._sleep(self._policy.delay(attempt))
 
+    def _estimate(self, context: ReelContext) -> int:
+        """Input tokens to reserve for this call: from the video's length when known (gemini.md §2.3:
+        about 70 per frame at low resolution plus 25 per second of audio), else the running average."""
+        if context.duration_s:
+            return estimated_tokens(context.duration_s, self._settings.fps)
+        return self._token_estimate
+
     def _on_unavailable(self, error: GeminiUnavailable, model: str) -> None:
         if isinstance(error, GeminiRateLimited):
             return  # a quota, not an outage: another model shares it or has its own; do not switch
@@ -296,15 +317,38 @@ class GeminiAnalyzer:
                 return  # another thread already switched
             self._model_failures += 1
             switch = error.status == 404 or self._model_failures >= self._settings.model_switch_after
-            if switch and self._model_index + 1 < len(self.models):
-                self._model_index += 1
+            position = self.models.index(model)
+            if switch and position + 1 < len(self.models):
+                self._model_index = position + 1
                 self._model_failures = 0
-                log.warning("gemini: %s unavailable (%s); switching to %s", model, error, self.current_model)
+                self._retry_primary_at = self._clock() + self._settings.model_cooldown_s
+                log.warning(
+                    "gemini: %s unavailable (%s); using %s, and %s again in %g s",
+                    model,
+                    error,
+                    self.current_model,
+                    self.models[0],
+                    self._settings.model_cooldown_s,
+                )
 
     def _on_success(self, model: str) -> None:
         with self._lock:
+            if model == self.models[0] and self._model_index:
+                self._model_index = 0  # the primary answered again: back to it for every call
+                log.warning("gemini: %s answers again", model)
             if model == self.current_model:
                 self._model_failures = 0
+
+    def _exhaust(self, model: str, error: GeminiError) -> bool:
+        """Note `model`'s spent daily quota; True when another model may still be asked this run."""
+        with self._lock:
+            self._exhausted.add(model)
+            left = [m for m in self.models if m not in self._exhausted]
+        if left:
+            log.warning("gemini: %s is out of daily quota; using %s for the rest of the run", model, left[0])
+            return True
+        self._stop(error)
+        return False
 
     def _stop(self, error: GeminiError) -> None:
         with self._lock:
@@ -505,6 +549,7 @@ __all__ = [
     "answer_text",
     "bad_answer",
     "cost_usd",
+    "estimated_tokens",
     "make_client",
     "make_limiter",
     "parse_response",
