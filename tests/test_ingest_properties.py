@@ -17,12 +17,13 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from reels.ads import parse_ads
 from reels.cli import cli
 from reels.ingest import REEL_FIELDS, parse_items
 from reels.records import as_row
 from reels.sources.file import read_items
 from reels.storage.delta import DeltaStore
-from reels.storage.tables import QUARANTINE, REEL_SNAPSHOTS, REELS, to_arrow
+from reels.storage.tables import ADS, QUARANTINE, REEL_SNAPSHOTS, REELS, to_arrow
 
 T = datetime(2026, 11, 16, 6, tzinfo=UTC)
 RAW_KEYS = sorted({name for names in REEL_FIELDS.values() for name in names})
@@ -158,3 +159,28 @@ def test_a_file_of_hostile_items_is_ingested_item_by_item(tmp_path: Path) -> Non
     assert "quarantined ×1: videoPlayCount is out of range" in result.output
     store = DeltaStore(tmp_path / "lakehouse")
     assert store.read(REELS).num_rows == 2 and store.read(QUARANTINE).num_rows == 4
+
+
+AD_HEADERS = [
+    "Ad ID",
+    "Ad name",
+    "Impressions",
+    "Reach",
+    "Plays",
+    "Likes",
+    "Amount spent (USD)",
+    "Reporting starts",
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.dictionaries(st.sampled_from(AD_HEADERS) | TEXT, SCALARS | st.datetimes(), max_size=8), max_size=5
+    )
+)
+def test_any_ad_export_row_ends_as_an_ad_or_a_quarantine_row(rows: list[dict[str, Any]]) -> None:
+    batch = parse_ads(rows, source="ads:x.csv", seen_at=T, run_id="r1")
+    assert len(batch.ads) + len(batch.quarantine) == len(rows)
+    to_arrow(ADS, batch.ads)
+    to_arrow(QUARANTINE, [as_row(q) for q in batch.quarantine])

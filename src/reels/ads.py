@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from reels.errors import InputError
+from reels.ingest import MAX_COUNT, raw_json
 from reels.records import QuarantineItem
 
 AD_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -79,13 +80,13 @@ def parse_ads(
     batch = AdBatch()
     seen: set[str] = set()
     for row in rows:
-        raw = json.dumps(row, sort_keys=True, default=str, ensure_ascii=False)
+        raw = raw_json(row)
         try:
             ad = _parse_row(row, mapping)
             if ad["ad_id"] in seen:
                 raise ValueError(f"ad {ad['ad_id']} appears more than once in this export")
-        except ValueError as exc:
-            digest = hashlib.sha256(raw.encode()).hexdigest()
+        except Exception as exc:  # whatever a cell holds, the row ends as a quarantine row, never a crash
+            digest = hashlib.sha256(raw.encode("utf-8", "backslashreplace")).hexdigest()
             batch.quarantine.append(
                 QuarantineItem(source, digest, "invalid", str(exc), None, raw, seen_at, run_id)
             )
@@ -124,10 +125,10 @@ def _count(header: str, value: Any) -> int | None:
         return None
     try:
         number = float(str(value).replace(",", "")) if isinstance(value, str) else float(value)
-    except ValueError:
+    except (TypeError, ValueError):
         raise ValueError(f"{header} must be a number, got {value!r}") from None
-    if number < 0 or number != int(number):
-        raise ValueError(f"{header} must be a whole number ≥ 0, got {value!r}")
+    if not math.isfinite(number) or number < 0 or number != int(number) or number > MAX_COUNT:
+        raise ValueError(f"{header} must be a whole number from 0 to {MAX_COUNT}, got {value!r}")
     return int(number)
 
 
@@ -136,9 +137,9 @@ def _money(header: str, value: Any) -> float | None:
         return None
     try:
         amount = float(str(value).replace(",", "").lstrip("$")) if isinstance(value, str) else float(value)
-    except ValueError:
+    except (TypeError, ValueError):
         raise ValueError(f"{header} must be an amount, got {value!r}") from None
-    if amount < 0:
+    if not math.isfinite(amount) or amount < 0:
         raise ValueError(f"{header} must not be negative, got {value!r}")
     return amount
 
