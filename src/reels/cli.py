@@ -28,6 +28,7 @@ from reels.errors import ConfigError, ReelsError
 from reels.mediastore import MediaStore
 from reels.records import StageCounts
 from reels.runs import RunLog, new_run_id, tracked_run
+from reels.sources import ReelSource
 from reels.status import lake_status
 
 
@@ -205,15 +206,7 @@ _dataset_option = click.option(
 @command("run", uses_source=True, uses_analyzer=True)
 def run_cmd(s: Session, log: RunLog, source: str, analyzer: str, dataset_id: str | None, **_: Any) -> None:
     """Run the whole pipeline: ingest → label → download → analyze → insights → report."""
-    the_source = components.build_source(
-        source,
-        s.settings,
-        s.secrets,
-        store=s.job.store,
-        dataset_id=dataset_id,
-        run_id=s.job.run_id,
-        notify=click.echo,
-    )
+    the_source = _source(s, source, dataset_id)
     the_analyzer = components.build_analyzer(analyzer, s.settings, s.secrets)
     writer = components.build_playbook_writer(s.settings, s.secrets)  # a bad setting stops before any work
     _echo_stage(log, pipeline.ingest(s.job, the_source))
@@ -225,6 +218,19 @@ def run_cmd(s: Session, log: RunLog, source: str, analyzer: str, dataset_id: str
     _echo_stage(log, pipeline.playbook(s.job, writer))
     _echo_totals(s, log)
     click.echo(f"report    {pipeline.report(s.job, current_run=log.row('ok', None, datetime.now(UTC)))}")
+
+
+def _source(s: Session, choice: str, dataset_id: str | None) -> ReelSource:
+    """The chosen source, saying on the terminal what a paid scrape is doing (its run id, how to resume)."""
+    return components.build_source(
+        choice,
+        s.settings,
+        s.secrets,
+        store=s.job.store,
+        dataset_id=dataset_id,
+        run_id=s.job.run_id,
+        notify=click.echo,
+    )
 
 
 def _echo_totals(s: Session, log: RunLog) -> None:
@@ -262,15 +268,7 @@ def ingest_cmd(
     if ads_path is not None:
         _echo_stage(log, pipeline.ingest_ads(s.job, ads_path))
         return
-    the_source = components.build_source(
-        source,
-        s.settings,
-        s.secrets,
-        store=s.job.store,
-        dataset_id=dataset_id,
-        run_id=s.job.run_id,
-        notify=click.echo,
-    )
+    the_source = _source(s, source, dataset_id)
     _echo_stage(log, pipeline.ingest(s.job, the_source))
 
 
