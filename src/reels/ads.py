@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from reels.errors import InputError
-from reels.ingest import MAX_COUNT, raw_json
+from reels.ingest import MAX_COUNT, is_text, raw_json
 from reels.records import QuarantineItem
 
 AD_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -83,6 +83,8 @@ def parse_ads(
         raw = raw_json(row)
         try:
             ad = _parse_row(row, mapping)
+            if any(isinstance(v, str) and not is_text(v) for v in ad.values()):
+                raise ValueError("a cell holds characters that are not text")
             if ad["ad_id"] in seen:
                 raise ValueError(f"ad {ad['ad_id']} appears more than once in this export")
         except Exception as exc:  # whatever a cell holds, the row ends as a quarantine row, never a crash

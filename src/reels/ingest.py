@@ -74,7 +74,7 @@ def raw_json(item: Any, *, ascii_only: bool = False) -> str:
         text = json.dumps(item, sort_keys=True, ensure_ascii=ascii_only, default=str)
     except (TypeError, ValueError, RecursionError):
         return json.dumps(repr(item)[:100_000])
-    if not ascii_only and not _is_text(text):
+    if not ascii_only and not is_text(text):
         return raw_json(item, ascii_only=True)
     return text
 
@@ -128,7 +128,7 @@ def parse_items(
             quarantine("invalid", reason[:1000], ref)
             continue
         if reel.post_id in seen:
-            quarantine("duplicate", f"{reel.post_id} appears more than once in this scrape", reel.post_id)
+            quarantine("duplicate", f"a second copy of a reel in this scrape ({reel.post_id})", reel.post_id)
             continue
         seen.add(reel.post_id)
         batch.reels.append(reel)
@@ -209,10 +209,10 @@ def link_expiry(url: str | None) -> datetime | None:
 
 
 def _str_or_none(value: Any) -> str | None:
-    return value[:1000] if isinstance(value, str) and value and _is_text(value) else None
+    return value[:1000] if isinstance(value, str) and value and is_text(value) else None
 
 
-def _is_text(value: str) -> bool:
+def is_text(value: str) -> bool:
     """Whether the string is storable text (no lone surrogates, which JSON escapes can carry)."""
     try:
         value.encode("utf-8")
@@ -223,7 +223,7 @@ def _is_text(value: str) -> bool:
 
 def reason_kind(reason: str) -> str:
     """A quarantine reason without the offending value, to count reasons by kind in the summary."""
-    return re.split(r", got |: ['\"{\[\d-]", reason, maxsplit=1)[0][:80]
+    return re.split(r", got |: ['\"{\[\d-]| \(", reason, maxsplit=1)[0][:80]
 
 
 class _Getter:
@@ -244,7 +244,7 @@ class _Getter:
             return None
         if not isinstance(value, str):
             raise Invalid(f"{name} must be a string, got {_kind(value)}")
-        if not _is_text(value):
+        if not is_text(value):
             raise Invalid(f"{name} holds characters that are not text")
         return value
 
@@ -300,7 +300,7 @@ class _Getter:
         name, value = self.raw(column)
         if value is None:
             return []
-        if not isinstance(value, list) or not all(isinstance(v, str) and _is_text(v) for v in value):
+        if not isinstance(value, list) or not all(isinstance(v, str) and is_text(v) for v in value):
             raise Invalid(f"{name} must be a list of strings, got {_short(value)}")
         return list(value)
 
@@ -330,6 +330,6 @@ class _Getter:
             raise Invalid(f"{name} must be an object, got {type(value).__name__}")
         artist, song = value.get("artist_name"), value.get("song_name")
         music = " - ".join(str(p) for p in (artist, song) if p)[:1000]
-        if not _is_text(music):
+        if not is_text(music):
             raise Invalid(f"{name} holds characters that are not text")
         return music or None

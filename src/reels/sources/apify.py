@@ -208,7 +208,12 @@ class ApifySource:
                 f"Apify run {run.id} of {s.actor_id} ended {run.status}{detail}, so nothing was ingested; "
                 "see the run in the Apify console and run the scrape again."
             )
-        items = self._items(client, run.default_dataset_id)
+        try:
+            items = self._items(client, run.default_dataset_id)
+        except SourceError:
+            if pending is not None and self.ledger is not None:
+                self.ledger.ended(run.id, "UNREADABLE")  # resumed and still unreadable: do not loop on it
+            raise
         # Both are timezone-aware: the client's Run model rejects naive times.
         scraped_at = (run.finished_at or run.started_at).astimezone(UTC)
         return Scrape(f"apify:{run.id}", scraped_at, items, run.usage_total_usd)
