@@ -5,6 +5,12 @@ page by page into one `Scrape`. A run that ends FAILED, ABORTED or TIMED-OUT yie
 `SourceError`; error rows inside a SUCCEEDED run (`no_items`, `restricted_page`, ...) are ordinary items that
 the ingest stage quarantines. Reading an existing dataset (`dataset_id=...`) starts no run and costs nothing.
 
+A paid run is never paid twice. Its start is sent without the client's retries: when the answer is lost,
+the actor's runs are looked up for the one this start created (new, with this input) before anything is
+sent again. With a `ScrapeLedger` (the `scrapes` table), the run is written down as soon as it exists and
+marked ingested once its items are stored; a scrape that finds a run started and not ingested resumes it
+(waits for it, reads its dataset) instead of starting another.
+
 The client's and its transport's (impit) exceptions are translated here, at the boundary: a rejected token,
 an unknown actor or dataset, or an input the API refuses are `ConfigError`; everything else is `SourceError`.
 The token never appears in a message.
