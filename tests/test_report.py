@@ -277,3 +277,14 @@ def test_charts_escape_their_labels() -> None:
     assert "<b>" not in svg and "&lt;b&gt;&amp;" in svg
     assert re.search(r'<circle [^>]*fill="#d9480f"', svg)
     assert "&lt;x&gt;" in charts.label_bars({"<x>": {"viral": 1}})
+
+
+def test_the_report_stays_small_on_a_large_lake() -> None:
+    reels = [
+        reel(f"R{i}", f"acct{i % 2000}", 1_000 + i % 7_000, "viral" if i % 97 == 0 else "not_viral")
+        for i in range(100_000)
+    ]
+    html = render_report(ReportData(generated_at=T, run=None, reels=reels, analyses=[], insights=[]))
+    assert len(html.encode()) < 5_000_000, len(html)
+    assert "more viral reels, in the <code>reels</code> table" in html and "… and 1900 more accounts." in html
+    assert html.count("<circle") <= 3_000 + 1_100  # the sample plus every viral reel

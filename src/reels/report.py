@@ -8,6 +8,7 @@ are untrusted text. Links go only to http(s) addresses.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
@@ -28,6 +29,10 @@ from reels.virality import TIERS
 CAPTION_CHARS = 140
 TOP_FEATURES = 12  # rows in the lift chart
 MAX_FAILURES = 200  # failures listed one by one; the rest are counted
+MAX_VIRAL_ROWS = 200  # viral reels listed, the highest ratios first; the rest are counted
+MAX_ACCOUNT_ROWS = 100  # accounts in the labels table, the most viral first
+MAX_CHART_ACCOUNTS = 30  # accounts in the labels chart
+MAX_POINTS = 3000  # non-viral reels on the scatter: an even sample beyond this
 
 
 @dataclass(frozen=True)
@@ -119,14 +124,18 @@ def _view(data: ReportData) -> dict[str, Any]:
         playbook_by=_writer(playbook[0]) if playbook else None,
         playbook_note=playbook[0].get("note") if playbook else None,
         insight_sources=sorted({s for i in data.insights for s in i.sources}),
-        viral=[_viral_row(r, analyses.get(r["post_id"])) for r in viral],
+        viral=[_viral_row(r, analyses.get(r["post_id"])) for r in viral[:MAX_VIRAL_ROWS]],
+        more_viral=max(0, len(viral) - MAX_VIRAL_ROWS),
         supported=[i for i in insights if i["verdict"] == "supported"],
         unsupported=[i for i in insights if i["verdict"] == "not_supported"],
         thin=[i for i in insights if i["verdict"] == "not_enough_data"],
         accounts=[
             dict(username=u, counts=dict(c), total=sum(c.values()))
-            for u, c in sorted(per_account.items(), key=lambda uc: (-uc[1]["viral"], uc[0]))
+            for u, c in sorted(per_account.items(), key=lambda uc: (-uc[1]["viral"], uc[0]))[
+                :MAX_ACCOUNT_ROWS
+            ]
         ],
+        more_accounts=max(0, len(per_account) - MAX_ACCOUNT_ROWS),
         label_names=[k for k in charts.LABEL_COLOURS if k in seen] + sorted(seen - set(charts.LABEL_COLOURS)),
         failures=failures[:MAX_FAILURES],
         more_failures=max(0, len(failures) - MAX_FAILURES),
@@ -145,7 +154,13 @@ def _view(data: ReportData) -> dict[str, Any]:
         ),
         chart_views=Markup(charts.views_vs_baseline(_points(reels), ratio=threshold)),
         chart_features=Markup(charts.lifts([_interval(i) for i in tested[:TOP_FEATURES]])),
-        chart_labels=Markup(charts.label_bars({u: dict(c) for u, c in per_account.items()})),
+        chart_labels=Markup(
+            charts.label_bars(
+                dict(
+                    sorted(per_account.items(), key=lambda uc: (-uc[1]["viral"], uc[0]))[:MAX_CHART_ACCOUNTS]
+                )
+            )
+        ),
     )
 
 
@@ -289,6 +304,12 @@ def _interval(i: Insight) -> charts.Interval:
 
 
 def _points(reels: Sequence[Mapping[str, Any]]) -> list[charts.Point]:
+    """Every viral reel, and an even, deterministic sample of the others (by post id), so the scatter stays
+    a few hundred kB however large the lake."""
+    plotted = [r for r in reels if r.get("baseline_views") and r.get("views")]
+    others = [r for r in plotted if r.get("virality_label") != "viral"]
+    keep = {id(r) for r in others[:: max(1, math.ceil(len(others) / MAX_POINTS))]}
+    plotted = [r for r in plotted if r.get("virality_label") == "viral" or id(r) in keep]
     return [
         charts.Point(
             label=f"@{r.get('username')} · {r.get('post_id')}",
@@ -296,6 +317,5 @@ def _points(reels: Sequence[Mapping[str, Any]]) -> list[charts.Point]:
             views=float(r["views"]),
             viral=r.get("virality_label") == "viral",
         )
-        for r in reels
-        if r.get("baseline_views") and r.get("views")
+        for r in plotted
     ]
