@@ -3,7 +3,6 @@ by the template, never steered by captions, and never paid for twice."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +16,7 @@ from reels.insights import feature_table, findings, input_fingerprint
 from reels.insights.gemini_writer import GeminiPlaybookWriter
 from reels.insights.playbook import Draft, Drafted, TemplateWriter, evidence, grounded, write_playbook
 from reels.mediastore import MediaStore
-from reels.records import Insight, as_row
+from reels.records import Insight
 from reels.storage.delta import DeltaStore
 from reels.storage.tables import ANALYSES, INSIGHTS, PLAYBOOK, REELS, to_arrow
 from tests.fakes.gemini_server import FakeGemini
@@ -175,8 +174,3 @@ def _next(job: pipeline.Job, run_id: str, day: int) -> pipeline.Job:
 
 def _rows(spec: Any, rows: list[dict[str, Any]]) -> Any:
     return to_arrow(spec, [{k: v for k, v in r.items() if k in spec.columns} for r in rows])
-
-
-def test_insight_rows_round_trip_through_json_for_the_writer(supported: list[Insight]) -> None:
-    text = json.dumps(given(supported))  # what the writer is sent is plain JSON data
-    assert all(i.insight_id in text for i in supported) and as_row(supported[0])["supported"] is True

@@ -68,8 +68,8 @@ def findings(
                 threshold=c.threshold,
                 verdict=verdict,
                 supported=verdict == "supported",
-                effect=e.effect if e.testable else None,
-                lift=float(np.exp(e.effect)) if e.testable and e.effect is not None else None,
+                effect=e.effect,  # None when it was not testable
+                lift=None if e.effect is None else float(np.exp(e.effect)),
                 ci_low=e.ci_low,
                 ci_high=e.ci_high,
                 p_value=e.p_value,

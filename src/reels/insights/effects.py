@@ -114,8 +114,7 @@ def _describe(
     both = (n1 > 0) & (n0 > 0)
     sum1 = np.bincount(gk, weights=yk * xk, minlength=n_accounts)
     sum0 = np.bincount(gk, weights=yk * ~xk, minlength=n_accounts)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        d = sum1[both] / n1[both] - sum0[both] / n0[both]
+    d = sum1[both] / n1[both] - sum0[both] / n0[both]  # `both`: no account divides by zero
     w = n1[both] * n0[both] / n[both]
     effect = float((w * d).sum() / w.sum()) if both.any() else None
     same = int((np.sign(d) == np.sign(effect)).sum()) if effect else 0
