@@ -6,7 +6,10 @@ when this store is built, so the embedded store never needs it.
 
 Only the Spark subset that both Databricks and Spark Connect servers such as pysail run is used:
 `createDataFrame`, temp views, `saveAsTable`, `spark.catalog.tableExists`, `spark.table` and
-`MERGE [WITH SCHEMA EVOLUTION] INTO` — no delta-spark `DeltaTable` API, no OPTIMIZE/VACUUM.
+`MERGE [WITH SCHEMA EVOLUTION] INTO` — no delta-spark `DeltaTable` API. Reads are DataFrame filters and
+joins (a semi join with the keys, an anti join for `missing`), so Spark prunes and runs them on the
+executors; conditions are Column expressions, never SQL text built from values. `OPTIMIZE` and `VACUUM`
+run where the engine has them (Databricks); elsewhere `maintain` says it skipped them.
 """
 
 from __future__ import annotations
@@ -17,14 +20,15 @@ import random
 import re
 import time
 import uuid
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from reels.errors import ConfigError, StorageError
-from reels.storage import MergeResult
-from reels.storage.delta import conform, dedupe_on_key
+from reels.storage import Cond, Maintenance, MergeResult, check
+from reels.storage.rows import conform, dedupe_on_key, written_columns
 from reels.storage.tables import TableSpec
 
 if TYPE_CHECKING:  # pragma: no cover - typing only; pyspark is optional
@@ -120,6 +124,7 @@ class SparkStore:
         self.location = f"{catalog}.{schema}"
         # Databricks' MERGE returns its row counts; others (pysail) do not, so they are counted beforehand.
         self._reports_counts: bool | None = None
+        self.reads: Counter[str] = Counter()
 
     def table_name(self, spec: TableSpec) -> str:
         return ".".join(_quote(p) for p in (self.catalog, self.schema, spec.name))
@@ -130,19 +135,107 @@ class SparkStore:
         except Exception as exc:
             raise self._error("check", spec, exc) from exc
 
-    def read(self, spec: TableSpec) -> pa.Table:
-        if not self.exists(spec):
-            return spec.schema.empty_table()
+    def read(
+        self,
+        spec: TableSpec,
+        columns: Sequence[str] | None = None,
+        where: Sequence[Cond] = (),
+        keys: pa.Table | None = None,
+    ) -> pa.Table:
+        names = list(columns or spec.columns)
+        check(spec, names, where)
+        if not self.exists(spec) or (keys is not None and keys.num_rows == 0):
+            return conform(spec.schema.empty_table(), spec, names)
         try:
-            df = self.spark.table(self.table_name(spec))
-            present = [c for c in spec.columns if c in set(df.columns)]
-            table = df.select(*[_quote(c) for c in present]).toArrow()
+            df = _filtered(self.spark.table(self.table_name(spec)), where)
+            if keys is not None:
+                wanted = self.spark.createDataFrame(conform(keys, spec, keys.column_names)).distinct()
+                df = df.join(wanted, on=keys.column_names, how="left_semi")
+            table = self._arrow(df, spec, names)
         except Exception as exc:
             raise self._error("read", spec, exc) from exc
-        return conform(table, spec)
+        self.reads[spec.name] += table.num_rows
+        return table
+
+    def missing(
+        self,
+        spec: TableSpec,
+        other: TableSpec,
+        *,
+        on: Sequence[str],
+        columns: Sequence[str] | None = None,
+        where: Sequence[Cond] = (),
+        other_where: Sequence[Cond] = (),
+    ) -> pa.Table:
+        if not self.exists(other):
+            return self.read(spec, columns, where)
+        names = list(columns or spec.columns)
+        check(spec, [*names, *on], where)
+        check(other, on, other_where)
+        if not self.exists(spec):
+            return conform(spec.schema.empty_table(), spec, names)
+        try:
+            df = _filtered(self.spark.table(self.table_name(spec)), where)
+            done = _filtered(self.spark.table(self.table_name(other)), other_where)
+            done = done.select(*[_quote(c) for c in on])
+            table = self._arrow(df.join(done, on=list(on), how="left_anti"), spec, names)
+        except Exception as exc:
+            raise self._error("read", spec, exc) from exc
+        self.reads[spec.name] += table.num_rows
+        return table
+
+    def count(self, spec: TableSpec, where: Sequence[Cond] = ()) -> int | None:
+        """Delta answers a bare COUNT from the files' statistics in the log, without reading data."""
+        check(spec, (), where)
+        if not self.exists(spec):
+            return None
+        try:
+            return int(_filtered(self.spark.table(self.table_name(spec)), where).count())
+        except Exception as exc:
+            raise self._error("read", spec, exc) from exc
+
+    def tally(
+        self, spec: TableSpec, columns: Sequence[str], where: Sequence[Cond] = ()
+    ) -> dict[tuple[Any, ...], int]:
+        check(spec, columns, where)
+        if not self.exists(spec):
+            return {}
+        try:
+            df = _filtered(self.spark.table(self.table_name(spec)), where)
+            grouped = df.groupBy(*[_quote(c) for c in columns]).count()
+            return {tuple(row[: len(columns)]): int(row[-1]) for row in grouped.collect()}
+        except Exception as exc:
+            raise self._error("read", spec, exc) from exc
+
+    def maintain(
+        self, spec: TableSpec, *, min_files: int, target_mb: int, retain_hours: float
+    ) -> Maintenance:
+        """`OPTIMIZE` (Databricks picks the files to compact and the size; on a liquid-clustered table it
+        clusters too) and `VACUUM ... RETAIN n HOURS`. Databricks refuses a retention under 7 days unless
+        `spark.databricks.delta.retentionDurationCheck.enabled` is off."""
+        if not self.exists(spec):
+            return Maintenance(spec.name, 0, 0, 0)
+        name = self.table_name(spec)
+        compacted = written = vacuumed = 0
+        try:
+            if min_files:
+                done = self.spark.sql(f"OPTIMIZE {name}").collect()
+                compacted, written = _optimize_counts(done)
+            self.spark.sql(f"VACUUM {name} RETAIN {int(retain_hours)} HOURS").collect()
+        except Exception as exc:
+            if re.search(r"not (yet )?(supported|implemented)|PARSE_SYNTAX_ERROR|syntax", str(exc), re.I):
+                skipped = "this engine has no OPTIMIZE/VACUUM"
+                return Maintenance(spec.name, compacted, written, vacuumed, skipped)
+            raise self._error("compact", spec, exc) from exc
+        return Maintenance(spec.name, compacted, written, vacuumed)
+
+    def _arrow(self, df: Any, spec: TableSpec, names: Sequence[str]) -> pa.Table:
+        present = set(df.columns)
+        chosen = [c for c in names if c in present]
+        return conform(df.select(*[_quote(c) for c in chosen]).toArrow(), spec, names)
 
     def merge(self, spec: TableSpec, rows: pa.Table) -> MergeResult:
-        rows = dedupe_on_key(conform(rows, spec), spec.key)
+        rows = dedupe_on_key(conform(rows, spec, written_columns(spec, rows)), spec.key)
         inserted = updated = 0
         # A Spark Connect request is capped (128 MiB by default): a large batch goes as several MERGEs.
         # Its keys are unique after the dedupe, so the parts touch disjoint rows and add up to one MERGE.
@@ -161,7 +254,7 @@ class SparkStore:
         try:
             for attempt in range(_COMMIT_ATTEMPTS):
                 try:
-                    return self._merge_once(spec, source, view)
+                    return self._merge_once(spec, source, view, rows.slice(0, 1))
                 except Exception as exc:
                     if not _CONFLICT.search(str(exc)):
                         raise self._error("write", spec, exc) from exc
@@ -175,23 +268,31 @@ class SparkStore:
             with contextlib.suppress(Exception):  # the view dies with the session anyway
                 self.spark.catalog.dropTempView(view)
 
-    def _merge_once(self, spec: TableSpec, source: Any, view: str) -> MergeResult:
+    def _merge_once(self, spec: TableSpec, source: Any, view: str, template: pa.Table) -> MergeResult:
         name = self.table_name(spec)
         if not self.exists(spec):
             try:
-                source.limit(0).write.format("delta").mode("ignore").saveAsTable(name)
+                # Created from one full-schema row (Spark cannot infer a schema from no rows), left empty.
+                one = self.spark.createDataFrame(conform(template, spec)).limit(0)
+                one.write.format("delta").mode("ignore").saveAsTable(name)
             except Exception:
                 if not self.exists(spec):  # else: another writer created it first; merge into theirs
                     raise
         target_columns = set(self.spark.table(name).columns)
-        changed = _changed_predicate(spec, target_columns)
+        columns = list(source.columns)
+        changed = _changed_predicate(spec, target_columns, columns)
         counted = None if self._reports_counts else self._count(spec, view, name, changed)
         evolve = " WITH SCHEMA EVOLUTION" if self.schema_evolution else ""
         on_key = " AND ".join(f"t.{_quote(k)} = s.{_quote(k)}" for k in spec.key)
-        update = "" if spec.insert_only else f"WHEN MATCHED AND ({changed}) THEN UPDATE SET * "
+        set_all, insert = "*", "*"
+        if len(columns) < len(spec.columns):  # only these columns are written; the others keep their values
+            set_all = ", ".join(f"t.{_quote(c)} = s.{_quote(c)}" for c in columns)
+            names = ", ".join(_quote(c) for c in columns)
+            insert = f"({names}) VALUES ({', '.join(f's.{_quote(c)}' for c in columns)})"
+        update = "" if spec.insert_only else f"WHEN MATCHED AND ({changed}) THEN UPDATE SET {set_all} "
         statement = (
             f"MERGE{evolve} INTO {name} AS t USING {view} AS s ON {on_key} "
-            f"{update}WHEN NOT MATCHED THEN INSERT *"
+            f"{update}WHEN NOT MATCHED THEN INSERT {insert}"
         )
         result = self.spark.sql(statement).collect()
         reported = _reported_counts(result)
@@ -229,19 +330,59 @@ class SparkStore:
         return StorageError(f"cannot {verb} table {self.catalog}.{self.schema}.{spec.name}: {message}.{hint}")
 
 
+def _filtered(df: Any, where: Sequence[Cond]) -> Any:
+    """The DataFrame filtered by every condition, as Column expressions (values are never SQL text)."""
+    for cond in where:
+        df = df.filter(_condition(cond))
+    return df
+
+
+def _condition(cond: Cond) -> Any:
+    from pyspark.sql import functions as F
+
+    col, value = F.col(_quote(cond.column)), cond.value
+    if cond.op == "is null":
+        return col.isNull()
+    if cond.op == "is not null":
+        return col.isNotNull()
+    if cond.op in ("in", "not in"):
+        values = list(value)
+        if not values:
+            return F.lit(cond.op == "not in")
+        return col.isin(values) if cond.op == "in" else ~col.isin(values)
+    compare = {
+        "=": col.__eq__,
+        "!=": col.__ne__,
+        "<": col.__lt__,
+        "<=": col.__le__,
+        ">": col.__gt__,
+        ">=": col.__ge__,
+    }[cond.op]
+    return compare(F.lit(value))
+
+
+def _optimize_counts(result: list[Any]) -> tuple[int, int]:
+    """Files removed and added, from Databricks' OPTIMIZE metrics row (0, 0 when it gives none)."""
+    try:
+        metrics = result[0].asDict(recursive=True)["metrics"]
+        return int(metrics["numFilesRemoved"]), int(metrics["numFilesAdded"])
+    except (IndexError, KeyError, TypeError, ValueError):
+        return 0, 0
+
+
 def _quote(identifier: str) -> str:
     return "`" + identifier.replace("`", "``") + "`"
 
 
-def _changed_predicate(spec: TableSpec, target_columns: set[str]) -> str:
+def _changed_predicate(spec: TableSpec, target_columns: set[str], columns: list[str]) -> str:
     """True when the source row differs from the stored one. `IS DISTINCT FROM`, not `<>`, so a change to
     or from NULL counts; a column the table does not have yet counts when the source has a value for it."""
     terms = [
         f"(t.{_quote(c)} IS DISTINCT FROM s.{_quote(c)})"
         if c in target_columns
         else f"(s.{_quote(c)} IS NOT NULL)"
-        for c in spec.columns
-        if c not in spec.key
+        for c in columns
+        if c not in spec.key and c not in spec.wide
     ]
     return _any_of(terms) if terms else "FALSE"
 

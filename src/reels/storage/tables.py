@@ -23,6 +23,9 @@ class TableSpec:
     # Rows that record an observation (a snapshot, a quarantined item) are written once and never updated,
     # so a re-run that sees them again keeps their first run_id.
     insert_only: bool = False
+    # Columns too wide to scan when only a row's identity or state is wanted (a model's whole answer, a
+    # raw scraped item): never read by the stages' hot queries, never compared to detect a change.
+    wide: tuple[str, ...] = ()
 
     @property
     def columns(self) -> list[str]:
@@ -30,10 +33,14 @@ class TableSpec:
 
 
 def _spec(
-    name: str, key: tuple[str, ...], *fields: tuple[str, pa.DataType], insert_only: bool = False
+    name: str,
+    key: tuple[str, ...],
+    *fields: tuple[str, pa.DataType],
+    insert_only: bool = False,
+    wide: tuple[str, ...] = (),
 ) -> TableSpec:
     schema = pa.schema([pa.field(n, t, nullable=n not in key) for n, t in fields])
-    return TableSpec(name, key, schema, insert_only)
+    return TableSpec(name, key, schema, insert_only, wide)
 
 
 def _arrow_type(annotation: Any) -> pa.DataType:
@@ -146,6 +153,7 @@ ANALYSES = _spec(
     ("cost_usd", pa.float64()),
     ("analyzed_at", TS),
     ("run_id", pa.string()),
+    wide=("raw_json",),
 )
 
 INSIGHTS = _spec(
@@ -240,6 +248,7 @@ QUARANTINE = _spec(
     ("scraped_at", TS),
     ("run_id", pa.string()),
     insert_only=True,
+    wide=("raw",),
 )
 
 ADS = _spec(
