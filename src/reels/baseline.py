@@ -29,9 +29,18 @@ class Segments:
     group: Ints  # per sorted entry: its group code
 
 
+def _group_sort(group: Ints, values: Floats) -> Ints:
+    """`np.lexsort((values, group))`, the same order (ties keep their input order), about twice as fast:
+    a stable sort of the values, then a stable radix sort of 16-bit group codes (when they fit)."""
+    if len(group) == 0 or group.max(initial=0) >= 2**16 or group.min(initial=0) < 0:
+        return np.lexsort((values, group)).astype(np.int64)
+    by_value = np.argsort(values, kind="stable")
+    return by_value[np.argsort(group[by_value].astype(np.uint16), kind="stable")].astype(np.int64)
+
+
 def segments(group: Ints, values: Floats) -> Segments:
     """Sort by (group, values) and describe the runs of equal group codes."""
-    order = np.lexsort((values, group)).astype(np.int64)
+    order = _group_sort(group, values)
     g = group[order]
     first = np.ones(len(g), dtype=bool)
     first[1:] = g[1:] != g[:-1]

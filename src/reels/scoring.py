@@ -124,6 +124,19 @@ class ViralityRule(ABC):
     def reason(self, items: Items, scores: Scores, i: int) -> str:
         """One sentence on why item i got its label."""
 
+    def reasons(self, items: Items, scores: Scores) -> pa.Array:
+        """Every item's reason, in order (rules that can build them on whole arrays override this)."""
+        return pa.array([self.reason(items, scores, i) for i in range(len(items))], pa.string())
+
+    def label_table(self, reels: pa.Table, followers: Mapping[str, int] | None = None) -> pa.Table:
+        """The label columns of `reels` (LABEL_FIELDS, keyed by post_id) for every row of a table with
+        the LABEL_INPUTS columns, in order, computed on whole columns."""
+        from reels.reasons import label_table
+
+        items = items_from_arrow(reels, followers)
+        sc = self.scores(items)
+        return label_table(reels["post_id"], items, sc, self.method, self.reasons(items, sc))
+
     def labels(self, reels: Sequence[Reel], followers: Mapping[str, int] | None = None) -> list[Label]:
         """One label per reel, in the same order."""
         return self.item_labels(items_from_reels(reels, followers))
@@ -158,6 +171,7 @@ class ViralityRule(ABC):
             strict=True,
         )
         engagement = _plain(items.engagement)
+        reasons = self.reasons(items, sc).to_pylist()
         out: list[Label] = []
         for i, ((label, tier), (ratio, z, baseline, n), signal) in enumerate(
             zip(codes, numbers, signals, strict=True)
@@ -174,7 +188,7 @@ class ViralityRule(ABC):
                     baseline_source(sc, i),
                     engagement[i],
                     self.method,
-                    self.reason(items, sc, i),
+                    reasons[i],
                     *signal,
                 )
             )
@@ -244,15 +258,16 @@ def items_from_arrow(table: pa.Table, followers: Mapping[str, int] | None = None
     )
 
 
-_REEL_COLUMNS: tuple[str, ...] = ("post_id", "username", "views", "views_field", "posted_at", "scraped_at")
-_REEL_COLUMNS += ("is_pinned", "product_type", "likes", "comments")
+# The columns of `reels` a label depends on: the label stage reads only these.
+LABEL_INPUTS: tuple[str, ...] = ("post_id", "username", "views", "views_field", "posted_at", "scraped_at")
+LABEL_INPUTS += ("is_pinned", "product_type", "likes", "comments")
 
 
 def items_from_reels(reels: Sequence[Reel], followers: Mapping[str, int] | None = None) -> Items:
-    rows = [{c: getattr(r, c) for c in _REEL_COLUMNS} for r in reels]
+    rows = [{c: getattr(r, c) for c in LABEL_INPUTS} for r in reels]
     types = [pa.string(), pa.string(), pa.int64(), pa.string(), pa.timestamp("us", tz="UTC")]
     types += [pa.timestamp("us", tz="UTC"), pa.bool_(), pa.string(), pa.int64(), pa.int64()]
-    schema = pa.schema(list(zip(_REEL_COLUMNS, types, strict=True)))
+    schema = pa.schema(list(zip(LABEL_INPUTS, types, strict=True)))
     return items_from_arrow(pa.Table.from_pylist(rows, schema=schema), followers)
 
 

@@ -20,9 +20,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
 
 from reels.baseline import AccountBaseline, Floats, Ints, account_baselines, group_medians
 from reels.config import LabelSettings
+from reels.reasons import median_ratio_reasons
 from reels.scoring import (
     ACCOUNT,
     INSUFFICIENT,
@@ -32,10 +34,8 @@ from reels.scoring import (
     OUT_OF_WINDOW,
     PENDING,
     POOLED,
-    POOLS,
     SHRUNK,
     THIN,
-    TIER_NAMES,
     US_PER_DAY,
     VIRAL,
     ZERO,
@@ -189,63 +189,11 @@ class MedianRatioRule(ViralityRule):
             niche_median=np.where(count[field] >= s.min_pooled, median_views[field], np.nan),
         )
 
+    def reasons(self, items: Items, scores: Scores) -> pa.Array:
+        return median_ratio_reasons(items, scores, self.settings)
+
     def reason(self, items: Items, scores: Scores, i: int) -> str:
-        s, sc = self.settings, scores
-        label, user = LABELS[sc.label[i]], f"@{items.account_names[items.account[i]]}"
-        age = (items.scraped[i] - items.posted[i]) / US_PER_DAY
-        old = f"{_days(age)} old" if not np.isnan(age) else "of unknown age"
-        if sc.why[i] == MISSING:
-            return "Views are missing (not zero), so there is nothing to compare."
-        if sc.why[i] == ZERO:
-            return f"0 views when {old}: probably a hidden count or a failed scrape, so it is not scored."
-        if label == "out_of_window":
-            window = f"{s.max_score_age_days:g}-day scoring window"
-            return f"Posted {_days(age)} before its last scrape, past the {window}: not scored."
-        if sc.why[i] == THIN:
-            return (
-                f"Only {sc.baseline_n[i]} matured reels of {user} to compare with (need {s.min_baseline}),"
-                f" and no pooled baseline of {s.min_pooled}+ reels across accounts to lean on."
-            )
-        text = (
-            f"{items.views[i]:,.0f} views = {sc.ratio[i]:.1f}× {self._baseline_phrase(items, sc, i, user)},"
-            f" robust z {sc.z[i]:.1f}"
-        )
-        bar = f"≥ {s.ratio_min:g}×, z ≥ {s.z_min:g} and ≥ {s.min_views:,} views"
-        if label == "viral":
-            text += f": viral, {TIER_NAMES[sc.tier[i]]}"
-        elif label == "pending":
-            text += f"; {old}, below the bar ({bar}) so far: pending until {s.min_age_days:g} days old"
-        else:
-            text += f": below the bar ({bar})"
-        return text + _signals(items, sc, i) + "."
-
-    def _baseline_phrase(self, items: Items, sc: Scores, i: int, user: str) -> str:
-        n, median, pool = sc.baseline_n[i], sc.baseline_views[i], POOLS[sc.pool[i]]
-        per = "views-per-follower" if pool == "followers" else "views"
-        if sc.source[i] == ACCOUNT:
-            return f"the median {median:,.0f} of {user}'s {n} matured reels (own baseline)"
-        if sc.source[i] == SHRUNK:
-            return (
-                f"the baseline {median:,.0f} ({user}'s {n} matured reels shrunk toward all tracked accounts'"
-                f" {per} median, weight {sc.weight[i]:.2f})"
-            )
-        return f"the pooled baseline {median:,.0f} (all tracked accounts' {per} median; {user} has none yet)"
-
-
-def _days(age: float) -> str:
-    return "1 day" if round(age) == 1 else f"{age:.0f} days"
-
-
-def _signals(items: Items, sc: Scores, i: int) -> str:
-    """Supporting signals, in words: they explain a label but never decide it."""
-    parts = []
-    if not np.isnan(items.engagement[i]):
-        parts.append(f"engagement {items.engagement[i] * 100:.1f}% of views")
-    if not np.isnan(sc.niche_ratio[i]):
-        parts.append(f"{sc.niche_ratio[i]:.1f}× the niche median")
-    if not np.isnan(sc.views_per_follower[i]):
-        parts.append(f"{sc.views_per_follower[i]:.2f} views per follower")
-    return "; " + ", ".join(parts) if parts else ""
+        return str(self.reasons(items, scores)[i].as_py())
 
 
 def rule_for(settings: LabelSettings) -> ViralityRule:
