@@ -218,6 +218,7 @@ def run_cmd(s: Session, log: RunLog, source: str, analyzer: str, dataset_id: str
     _echo_stage(log, pipeline.playbook(s.job, writer))
     _echo_totals(s, log)
     click.echo(f"report    {pipeline.report(s.job, current_run=log.row('ok', None, datetime.now(UTC)))}")
+    _echo_stage(log, pipeline.maintain(s.job))
 
 
 def _source(s: Session, choice: str, dataset_id: str | None) -> ReelSource:
@@ -320,8 +321,16 @@ def insights_cmd(s: Session, log: RunLog, **_: Any) -> None:
     """Find what viral reels do differently (within accounts, false discoveries controlled) and write the
     playbook."""
     writer = components.build_playbook_writer(s.settings, s.secrets)
-    _echo_stage(log, pipeline.insights(s.job))
+    _echo_stage(log, pipeline.insights(s.job, force=True))
     _echo_stage(log, pipeline.playbook(s.job, writer))
+
+
+@cli.command("maintain")
+@common_options
+@command("maintain")
+def maintain_cmd(s: Session, log: RunLog, **_: Any) -> None:
+    """Compact the tables' small files and delete the files older versions no longer need ([storage])."""
+    _echo_stage(log, pipeline.maintain(s.job))
 
 
 @cli.command("report")

@@ -278,9 +278,16 @@ class InsightsSettings:
     seed: int = 0  # the same inputs always give the same numbers
     playbook: str = "auto"  # auto (Gemini when GEMINI_API_KEY is set) | gemini | template
     playbook_size: int = 7  # recommendations at most (the playbook asks for 3 to this many)
+    window_days: float = 365.0  # findings are estimated over the labelled reels posted this recently
+    # A run re-estimates the findings only when the latest are this old (0: every run); `reels insights`
+    # always does. A day's reels barely move a year's estimates, which cost what the window holds.
+    refresh_days: float = 0.0
 
     def __post_init__(self) -> None:
         _positive("insights", min_reels=self.min_reels, bootstrap=self.bootstrap)
+        _positive("insights", window_days=self.window_days)
+        if self.refresh_days < 0:
+            raise ConfigError(f"[insights] refresh_days must be 0 or more, got {self.refresh_days}.")
         if not 0 < self.fdr < 1:
             raise ConfigError(f"[insights] fdr must be between 0 and 1, got {self.fdr}.")
         if not 0 < self.confidence < 1:
@@ -303,8 +310,17 @@ class StorageSettings:
     spark_remote: str | None = None  # sc://host:port; None: the active session (Databricks)
     schema_evolution: bool = True  # MERGE WITH SCHEMA EVOLUTION (Databricks Runtime 15.2+)
     secret_scope: str | None = None  # Databricks secret scope holding APIFY_TOKEN, GEMINI_API_KEY, ...
+    # Upkeep at the end of every `reels run` (and `reels maintain`): a table is compacted once it holds
+    # this many files under the target size (0: never), and files that no version of the last
+    # `vacuum_retention_hours` needs are deleted (time travel reaches that far back).
+    compact_min_files: int = 8
+    target_file_mb: int = 64
+    vacuum_retention_hours: float = 168.0
 
     def __post_init__(self) -> None:
+        _positive("storage", target_file_mb=self.target_file_mb)
+        if self.compact_min_files < 0 or self.vacuum_retention_hours < 0:
+            raise ConfigError("[storage] compact_min_files and vacuum_retention_hours must be 0 or more.")
         if self.kind not in ("delta", "spark"):
             raise ConfigError(f"[storage] kind must be delta or spark; got {self.kind!r}.")
         for name in ("catalog", "schema"):

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Set
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from reels import ads as ads_mod
 from reels import insights as insights_mod
@@ -31,12 +33,14 @@ from reels.journal import Journal, replay, run_journaled
 from reels.mediastore import MediaStore
 from reels.records import AnalysisRow, MediaFile, Reel, StageCounts, as_row
 from reels.report import ReportData, render_report
-from reels.scoring import Post, ViralityRule
+from reels.scoring import LABEL_INPUTS, Post, ViralityRule
 from reels.sources import ReelSource
-from reels.status import failures
-from reels.storage import Store
+from reels.status import failures, shown_reels
+from reels.storage import Cond, Store
+from reels.storage.rows import differing
 from reels.storage.tables import (
     ADS,
+    ALL,
     ANALYSES,
     INSIGHTS,
     LABEL_FIELDS,
@@ -55,7 +59,15 @@ from reels.virality import rule_for
 Progress = Callable[[str, int], AbstractContextManager[Callable[[int], None]]]
 _LABEL_COLUMNS = tuple(name for name, _ in LABEL_FIELDS)
 _REEL_COLUMNS = tuple(f.name for f in dataclasses.fields(Reel))
-_BATCH = 32  # results are merged every this many items (and journaled one by one before that)
+# Results are merged every this many items: each merge is a commit and (for new keys) a file, and the
+# analyses are journaled one by one before that, so nothing paid for waits on a merge.
+_ANALYSIS_BATCH = 250
+_DOWNLOAD_BATCH = 100  # a download's result is its file on disk; the row follows within this many
+_MEDIA_STATE = ("post_id", "status", "media_url", "sha256")
+_VIDEO = ("post_id", "sha256", "path", "duration_s")  # what an analyzer is given of a stored video
+_STORED = (Cond("status", "=", "ok"),)
+_NARROW_ANALYSES = tuple(c for c in ANALYSES.columns if c not in ANALYSES.wide)
+_CONTEXT = ("post_id", "username", "caption", "virality_label", "viral_ratio", "baseline_views")
 
 
 def no_progress(label: str, total: int) -> AbstractContextManager[Callable[[int], None]]:
@@ -73,18 +85,29 @@ class Job:
     now: datetime
     progress: Progress = no_progress
 
-    def rows(self, spec: TableSpec) -> list[dict[str, Any]]:
-        return self.store.read(spec).to_pylist()
+    def rows(
+        self,
+        spec: TableSpec,
+        columns: Sequence[str] | None = None,
+        where: Sequence[Cond] = (),
+        keys: pa.Table | None = None,
+    ) -> list[dict[str, Any]]:
+        return self.store.read(spec, columns, where, keys).to_pylist()
 
     def merge(self, spec: TableSpec, rows: Sequence[dict[str, Any]]) -> tuple[int, int]:
         result = self.store.merge(spec, to_arrow(spec, list(rows)))
         return result.inserted, result.updated
 
 
+def post_keys(post_ids: Iterable[str]) -> pa.Table:
+    """Post ids as the `keys` of a read."""
+    return pa.table({"post_id": pa.array(list(post_ids), pa.string())})
+
+
 def ingest(job: Job, source: ReelSource) -> StageCounts:
-    """Parse every scrape of the source into reels, snapshots and quarantine rows."""
+    """Parse every scrape of the source into reels, snapshots and quarantine rows. Reads back only the
+    stored rows of the scraped reels."""
     counts = StageCounts("ingest")
-    stored = {r["post_id"]: r for r in job.rows(REELS)}
     errors: Counter[tuple[str, str]] = Counter()
     reasons: Counter[str] = Counter()
     fields = field_map(job.settings.ingest.fields)
@@ -99,6 +122,9 @@ def ingest(job: Job, source: ReelSource) -> StageCounts:
         errors.update(batch.errors_by_input)
         reasons.update(reason_kind(q.reason) for q in batch.quarantine if q.kind != "error_row")
         unusable = batch.items > 0 and not batch.reels and all(q.kind == "invalid" for q in batch.quarantine)
+        wanted = ("post_id", "scraped_at", *_LABEL_COLUMNS)
+        keys = post_keys({r.post_id for r in batch.reels})
+        stored = {r["post_id"]: r for r in job.rows(REELS, wanted, keys=keys)}
         rows = []
         for reel in batch.reels:
             previous = stored.get(reel.post_id)
@@ -136,8 +162,9 @@ def ingest_ads(job: Job, path: Path) -> StageCounts:
     batch = ads_mod.parse_ads(
         rows, source=f"ads:{path.name}", seen_at=job.now, run_id=job.run_id, columns=job.settings.ads.columns
     )
-    stored = {a["ad_id"]: a for a in job.rows(ADS)}
     label_columns = ("engagement_rate", "virality_label", "virality_method")
+    ids = pa.table({"ad_id": pa.array([ad["ad_id"] for ad in batch.ads], pa.string())})
+    stored = {a["ad_id"]: a for a in job.rows(ADS, ("ad_id", *label_columns), keys=ids)}
     merged = [ad | {c: stored.get(ad["ad_id"], {}).get(c) for c in label_columns} for ad in batch.ads]
     new, updated = job.merge(ADS, merged)
     counts.add("rows", len(rows))
@@ -149,22 +176,22 @@ def ingest_ads(job: Job, path: Path) -> StageCounts:
 
 
 def label(job: Job) -> StageCounts:
-    """Recompute every reel's virality label from `reels` and the snapshots, all history, every run.
+    """Recompute every reel's virality label from the columns of `reels` it depends on, all history, every
+    run, in Arrow; write back only the labels that changed, and only the label columns.
 
     So a pending reel becomes viral or not as later scrapes see it older, and changed thresholds relabel
     everything.
     """
     counts = StageCounts("label")
     rule = rule_for(job.settings.label)
-    reels = job.store.read(REELS)
-    verdicts = rule.table_labels(reels, job.store.read(REEL_SNAPSHOTS))
-    updates = []
-    for row, verdict in zip(reels.to_pylist(), verdicts, strict=True):
-        counts.add(verdict.virality_label)
-        updates.append(row | {c: getattr(verdict, c, None) for c in _LABEL_COLUMNS})
-    counts.add("changed", job.merge(REELS, updates)[1])
-    ads = job.rows(ADS)
-    if ads:
+    reels = job.store.read(REELS, (*LABEL_INPUTS, *_LABEL_COLUMNS))
+    labels = rule.label_table(reels)
+    for name, n in Counter(labels["virality_label"].to_pylist()).items():
+        counts.add(name, n)
+    changed = labels.filter(pa.array(differing(labels, reels, _LABEL_COLUMNS)))
+    counts.add("changed", job.store.merge(REELS, changed).updated)
+    if job.store.exists(ADS):
+        ads = job.rows(ADS)
         for name in _label_ads(job, rule, ads):
             counts.add(f"ads_{name}")
     return counts
@@ -207,17 +234,28 @@ def reels_to_download(
 
 
 def download(job: Job, client: httpx.Client, fallbacks: Sequence[Fallback] = ()) -> StageCounts:
-    """Fetch the videos not yet stored; expired or dead links go to the fallbacks, in order."""
+    """Fetch the videos not yet stored; expired or dead links go to the fallbacks, in order.
+
+    Reads only the reels with no `media` row for their current link other than a transient failure (the
+    engine runs that anti-join), then those reels' `media` rows: the day's new and refreshed reels, not
+    the history.
+    """
     counts = StageCounts("download")
-    stored = job.rows(MEDIA)
+    maybe = job.store.missing(
+        REELS,
+        MEDIA,
+        on=("post_id", "media_url"),
+        columns=_REEL_COLUMNS,
+        other_where=[Cond("status", "!=", "failed")],
+    ).to_pylist()
+    stored = job.rows(MEDIA, _MEDIA_STATE, keys=post_keys(r["post_id"] for r in maybe))
     for row in stored:
         if row["status"] == "ok" and not job.media.has(row["sha256"]):
             row["status"] = "failed"  # the file vanished from the store: fetch it again
-    todo = reels_to_download(job.rows(REELS), stored)
-    counts.add("already_stored", sum(1 for m in stored if m["status"] == "ok"))
+    todo = reels_to_download(maybe, stored)
     reels = [Reel(**{c: r[c] for c in _REEL_COLUMNS}) for r in todo]
     with job.progress("download", len(reels)) as advance:
-        for chunk in _chunks(reels):
+        for chunk in _chunks(reels, _DOWNLOAD_BATCH):
             results = download_media(
                 chunk,
                 client=client,
@@ -253,25 +291,14 @@ def analyze(
     recovered = replay(journal_folder(job), ANALYSES, job.store)  # answers a crashed run had not merged
     if recovered:
         counts.add("recovered", recovered)
-    reels = {r["post_id"]: r for r in job.rows(REELS)}
-    media = [m for m in job.rows(MEDIA) if m["status"] == "ok"]
     keys = {k for k in done_keys(analyzer) if k[0] not in redo}
     answered: Counter[tuple[str, str]] = Counter()
     try:
-        done = _analysis_pass(job, analyzer, keys, media, reels, counts, answered, retry_failed=retry_failed)
+        done = _analysis_pass(job, analyzer, keys, counts, answered, retry_failed=retry_failed)
         counts.add("already_analyzed", done)
         if measure is not None:
             _analysis_pass(
-                job,
-                measure,
-                done_keys(measure),
-                media,
-                reels,
-                counts,
-                answered,
-                retry_failed,
-                "measured",
-                "measure_failed",
+                job, measure, done_keys(measure), counts, answered, retry_failed, "measured", "measure_failed"
             )
     finally:
         counts.notes += answered_notes(answered, counts, asked=analyzer.name)
@@ -295,24 +322,27 @@ def answered_notes(answered: Counter[tuple[str, str]], counts: StageCounts, *, a
 def _analysis_pass(
     job: Job,
     analyzer: Analyzer,
-    keys: set[tuple[str, str, str]] | frozenset[tuple[str, str, str]],
-    media: Sequence[dict[str, Any]],
-    reels: Mapping[str, dict[str, Any]],
+    keys: Set[tuple[str, str, str]],
     counts: StageCounts,
     answered: Counter[tuple[str, str]],
     retry_failed: bool = False,
     ok_key: str = "analyzed",
     failed_key: str = "failed",
 ) -> int:
-    """Run `analyzer` over the videos with no row under `keys`; returns how many had one already."""
-    existing = [a for a in job.rows(ANALYSES) if (a["analyzer"], a["model"], a["prompt_version"]) in keys]
-    done = {a["post_id"] for a in existing if a["status"] == "ok" or not retry_failed}
-    by_sha = {a["sha256"]: a for a in existing if a["status"] == "ok"}
+    """Run `analyzer` over the stored videos with no row under `keys`; returns how many had one already."""
+    todo = _unanalyzed(job, keys, retry_failed)
+    stored = job.store.count(MEDIA, [Cond("status", "=", "ok")]) or 0
+    todo = _present_videos(job, todo)
+    shas = sorted({m["sha256"] for m in todo if m["sha256"]})
+    by_sha = {
+        a["sha256"]: a
+        for a in job.rows(ANALYSES, where=[Cond("sha256", "in", shas), Cond("status", "=", "ok")])
+        if (a["analyzer"], a["model"], a["prompt_version"]) in keys
+    }
+    reels = {r["post_id"]: r for r in job.rows(REELS, _CONTEXT, keys=post_keys(m["post_id"] for m in todo))}
     reused: list[AnalysisRow] = []
     fresh = []
-    for m in media:
-        if m["post_id"] in done:
-            continue
+    for m in todo:
         cached = by_sha.get(m["sha256"])
         if cached:  # the same video under another post: reuse, pay nothing
             reused.append(_reuse(cached, m["post_id"], job))
@@ -345,12 +375,48 @@ def _analysis_pass(
                 journal=Journal(journal_folder(job), ANALYSES, f"{job.run_id}-{analyzer.name}"),
                 row_of=as_row,
                 merge=merge,
-                batch=_BATCH,
+                batch=_ANALYSIS_BATCH,
                 advance=advance,
             )
     finally:
         counts.add("cost_usd_micros", round(cost * 1e6))
-    return len({m["post_id"] for m in media} & done)
+    return stored - len(todo)
+
+
+def _unanalyzed(job: Job, keys: Set[tuple[str, str, str]], retry_failed: bool) -> list[dict[str, Any]]:
+    """Stored videos with no `analyses` row under `keys` (an ok one, with `retry_failed`): one anti-join
+    per (analyzer, prompt version) of the keys, run by the engine, intersected here."""
+    groups: dict[tuple[str, str], set[str]] = {}
+    for name, model, prompt in keys:
+        groups.setdefault((name, prompt), set()).add(model)
+    todo: dict[str, dict[str, Any]] | None = None
+    for (name, prompt), models in sorted(groups.items()):
+        done_where = [
+            Cond("analyzer", "=", name),
+            Cond("prompt_version", "=", prompt),
+            Cond("model", "in", sorted(models)),
+            *([Cond("status", "=", "ok")] if retry_failed else []),
+        ]
+        rows = job.store.missing(
+            MEDIA, ANALYSES, on=("post_id",), columns=_VIDEO, where=_STORED, other_where=done_where
+        ).to_pylist()
+        found = {r["post_id"]: r for r in rows}
+        todo = found if todo is None else {k: v for k, v in todo.items() if k in found}
+    if todo is None:  # no keys: nothing counts as done
+        todo = {r["post_id"]: r for r in job.rows(MEDIA, _VIDEO, _STORED)}
+    return sorted(todo.values(), key=lambda m: m["post_id"])
+
+
+def _present_videos(job: Job, todo: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The videos still in the media store; a vanished one is marked failed, so the next download fetches
+    it again, instead of failing its analysis."""
+    gone = {m["post_id"] for m in todo if not (m["path"] and Path(m["path"]).is_file())}
+    if gone:
+        error = "the video file is missing from the media store; it will be downloaded again"
+        marks = post_keys(sorted(gone))
+        marks = marks.append_column("status", pa.array(["failed"] * len(gone)))
+        job.store.merge(MEDIA, marks.append_column("error", pa.array([error] * len(gone))))
+    return [m for m in todo if m["post_id"] not in gone]
 
 
 def journal_folder(job: Job) -> Path:
@@ -423,14 +489,36 @@ def _reuse(cached: dict[str, Any], post_id: str, job: Job) -> AnalysisRow:
     )
 
 
-def insights(job: Job) -> StageCounts:
-    """Estimate every feature's within-account effect on lift; skip when the inputs have not changed."""
+def insights(job: Job, *, force: bool = False) -> StageCounts:
+    """Estimate every feature's within-account effect on lift, over the labelled reels posted in the last
+    `[insights] window_days`; skip when the inputs have not changed, or (unless `force`) when the latest
+    findings are younger than `[insights] refresh_days`: a day's reels barely move a year's estimates,
+    and the estimate costs what the window holds, not what the day brought."""
     counts = StageCounts("insights")
     s = job.settings.insights
-    table = insights_mod.feature_table(job.rows(REELS), job.rows(ANALYSES), min_reels=s.min_reels)
+    previous = _latest(job, INSIGHTS, ("run_id", "created_at", "input_fingerprint"))
+    if previous and not force and job.now - previous[0]["created_at"] < timedelta(days=s.refresh_days):
+        counts.notes.append(
+            f"insights from {previous[0]['created_at']:%Y-%m-%d %H:%M} UTC are less than {s.refresh_days:g} "
+            "days old; `reels insights` re-estimates them now"
+        )
+        counts.add("fresh", 1)
+        return counts
+    reels = job.rows(
+        REELS,
+        insights_mod.REEL_COLUMNS,
+        [
+            Cond("virality_label", "in", sorted(insights_mod.TAKING_PART)),
+            Cond("viral_ratio", "is not null"),
+            Cond("posted_at", ">=", job.now - timedelta(days=s.window_days)),
+        ],
+    )
+    analyses = job.rows(
+        ANALYSES, _NARROW_ANALYSES, [Cond("status", "=", "ok")], keys=post_keys(r["post_id"] for r in reels)
+    )
+    table = insights_mod.feature_table(reels, analyses, min_reels=s.min_reels)
     fingerprint = insights_mod.input_fingerprint(table, s)
-    previous = job.rows(INSIGHTS)
-    if previous and max(previous, key=lambda r: r["created_at"])["input_fingerprint"] == fingerprint:
+    if previous and previous[0]["input_fingerprint"] == fingerprint:
         counts.notes.append("insights unchanged: no new labels or analyses since the last run")
         counts.add("unchanged", 1)
         return counts
@@ -451,7 +539,7 @@ def playbook(job: Job, writer: PlaybookWriter) -> StageCounts:
     """Write the playbook from the latest run's supported insights; skip when they and the writer have not
     changed, so an unchanged re-run pays for nothing."""
     counts = StageCounts("playbook")
-    latest = latest_run_rows(job.rows(INSIGHTS))
+    latest = _latest(job, INSIGHTS)
     supported = sorted(
         (insights_mod.from_row(r) for r in latest if r["supported"]), key=insights_mod.rank_key
     )
@@ -460,14 +548,17 @@ def playbook(job: Job, writer: PlaybookWriter) -> StageCounts:
         return counts
     insights_fp = supported[0].input_fingerprint
     size = job.settings.insights.playbook_size
-    stored = job.rows(PLAYBOOK)
+    stored = _latest(job, PLAYBOOK, ("run_id", "created_at", "input_fingerprint"))
     fingerprint = playbook_mod.playbook_fingerprint(insights_fp, writer, size)
-    if stored and max(stored, key=lambda r: r["created_at"])["input_fingerprint"] == fingerprint:
+    if stored and stored[0]["input_fingerprint"] == fingerprint:
         counts.notes.append("playbook unchanged: its findings and writer are the same as last time")
         counts.add("unchanged", 1)
         return counts
-    reels = {r["post_id"]: r for r in job.rows(REELS)}
-    summaries = {a["post_id"]: a["summary"] for a in job.rows(ANALYSES) if a.get("summary")}
+    cited = post_keys({pid for i in supported for pid in i.example_post_ids})
+    reels = {r["post_id"]: r for r in job.rows(REELS, keys=cited)}
+    ok = [Cond("status", "=", "ok")]
+    answers = job.rows(ANALYSES, ("post_id", "summary"), ok, cited)
+    summaries = {a["post_id"]: a["summary"] for a in answers if a["summary"]}
     evidence = playbook_mod.evidence(supported, reels, summaries)
     written = playbook_mod.write_playbook(
         writer,
@@ -486,35 +577,45 @@ def playbook(job: Job, writer: PlaybookWriter) -> StageCounts:
     return counts
 
 
-def latest_run_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The rows (of `insights` or `playbook`) of the most recent run that wrote any."""
-    if not rows:
+def _latest(job: Job, spec: TableSpec, columns: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """The rows (of `insights` or `playbook`) of the most recent run that wrote any: found from two narrow
+    columns, then read by run id."""
+    runs = job.store.read(spec, ("run_id", "created_at"))
+    if runs.num_rows == 0:
         return []
-    last = max(rows, key=lambda r: r["created_at"])["run_id"]
-    return [r for r in rows if r["run_id"] == last]
+    last = runs.take([pc.index(runs["created_at"], pc.max(runs["created_at"])).as_py()])["run_id"][0]
+    return job.rows(spec, columns, [Cond("run_id", "=", last.as_py())])
 
 
 def report(job: Job, current_run: Mapping[str, Any] | None = None) -> Path:
-    """Write the HTML report; returns its path. `current_run`: the run in progress, shown as the latest."""
-    runs = [r for r in job.rows(RUNS) if r["status"] != "running"]
-    latest = latest_run_rows(job.rows(INSIGHTS))
+    """Write the HTML report; returns its path. `current_run`: the run in progress, shown as the latest.
+
+    Reads what it shows, not the lake: counts grouped by the engine, every viral reel, an even sample of
+    the others for the scatter, the reels the findings cite, and the analyses of the reels listed."""
+    runs = job.rows(RUNS, where=[Cond("status", "!=", "running")])
+    latest = _latest(job, INSIGHTS)
     # A playbook written from older findings than the latest is out of date: it is not shown.
-    book = [
-        r
-        for r in latest_run_rows(job.rows(PLAYBOOK))
-        if latest and r["insights_run_id"] == latest[0]["run_id"]
-    ]
-    media, analyses = job.rows(MEDIA), job.rows(ANALYSES)
+    book = [r for r in _latest(job, PLAYBOOK) if latest and r["insights_run_id"] == latest[0]["run_id"]]
+    found = [insights_mod.from_row(i) for i in latest]
+    reels = shown_reels(job.store, {pid for i in found for pid in i.example_post_ids})
+    ok = [Cond("status", "=", "ok")]
+    run = current_run or (max(runs, key=lambda r: r["started_at"]) if runs else None)
+    this_run = [*ok, Cond("run_id", "=", run["run_id"])] if run else None
     data = ReportData(
         generated_at=job.now,
-        run=current_run or (max(runs, key=lambda r: r["started_at"]) if runs else None),
-        reels=job.rows(REELS),
-        analyses=[a for a in analyses if a["status"] == "ok"],
-        insights=[insights_mod.from_row(i) for i in latest],
+        run=run,
+        reels=reels,
+        analyses=job.rows(ANALYSES, _NARROW_ANALYSES, ok, post_keys(r["post_id"] for r in reels)),
+        insights=found,
         playbook=book,
-        media_status=dict(Counter(m["status"] for m in media)),
-        failures=failures(media, analyses),
-        quarantined=job.store.read(QUARANTINE).num_rows,
+        media_status={status: n for (status,), n in job.store.tally(MEDIA, ("status",)).items()},
+        failures=failures(job.store),
+        quarantined=job.store.count(QUARANTINE) or 0,
+        labels=job.store.tally(REELS, ("username", "virality_label")),
+        methods=[m for (m,) in job.store.tally(REELS, ("virality_method",)) if m],
+        producers=_producers(job.store.tally(ANALYSES, ("analyzer", "model"), ok)),
+        answered=_producers(job.store.tally(ANALYSES, ("analyzer", "model"), this_run) if this_run else {}),
+        analyzed=len(job.store.tally(ANALYSES, ("post_id",), ok)),
     )
     path = job.settings.paths.report
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -522,9 +623,34 @@ def report(job: Job, current_run: Mapping[str, Any] | None = None) -> Path:
     return path
 
 
-def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), _BATCH):
-        yield items[start : start + _BATCH]
+def maintain(job: Job) -> StageCounts:
+    """Compact each table's small files and vacuum the files no recent version needs ([storage] settings).
+    Runs after the stages, when nothing else writes; an answered call was merged (or journaled) before."""
+    counts = StageCounts("maintain")
+    st = job.settings.storage
+    for spec in ALL.values():
+        done = job.store.maintain(
+            spec,
+            min_files=st.compact_min_files,
+            target_mb=st.target_file_mb,
+            retain_hours=st.vacuum_retention_hours,
+        )
+        counts.add("files_compacted", done.files_compacted)
+        counts.add("files_written", done.files_written)
+        counts.add("files_vacuumed", done.files_vacuumed)
+        if done.note and done.note not in counts.notes:
+            counts.notes.append(done.note)
+    return counts
 
 
-__all__ = ["Job", "MediaFile", "analyze", "download", "ingest", "insights", "label", "report"]
+def _producers(tally: Mapping[tuple[Any, ...], int]) -> dict[str, int]:
+    """"gemini (gemini-3.8-flash)" → ok analyses, from a tally by (analyzer, model)."""
+    return {f"{a} ({m})": n for (a, m), n in tally.items()}
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+__all__ = ["Job", "MediaFile", "analyze", "download", "ingest", "insights", "label", "maintain", "report"]

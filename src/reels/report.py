@@ -41,13 +41,20 @@ class ReportData:
 
     generated_at: datetime
     run: Mapping[str, Any] | None  # the last `runs` row
-    reels: Sequence[Mapping[str, Any]]  # `reels` rows, virality fields included
-    analyses: Sequence[Mapping[str, Any]]  # ok `analyses` rows
+    reels: Sequence[Mapping[str, Any]]  # the `reels` rows shown one by one (viral, plotted, cited)
+    analyses: Sequence[Mapping[str, Any]]  # ok `analyses` rows of those reels
     insights: Sequence[Insight]  # the latest run's findings, any order: shown supported first, then by q
     playbook: Sequence[Mapping[str, Any]] = ()  # the latest `playbook` rows
     media_status: Mapping[str, int] = field(default_factory=dict)  # media rows per status
     failures: Sequence[Mapping[str, Any]] = ()  # post_id, stage, status, error
     quarantined: int = 0
+    # Counted by the engine over the whole lake; when absent (small inputs, tests) counted from `reels` and
+    # `analyses`, which then hold everything rather than only the rows shown.
+    labels: Mapping[tuple[Any, ...], int] | None = None  # (username, virality_label) → reels
+    methods: Sequence[str] | None = None  # the virality methods in use
+    producers: Mapping[str, int] | None = None  # "analyzer (model)" → ok analyses
+    answered: Mapping[str, int] | None = None  # the same, for the run shown
+    analyzed: int | None = None  # reels with an ok analysis
 
 
 def render_report(data: ReportData) -> str:
@@ -95,25 +102,38 @@ def _view(data: ReportData) -> dict[str, Any]:
         (r for r in reels if r.get("virality_label") == "viral"),
         key=lambda r: (-(r.get("viral_ratio") or 0), str(r.get("post_id"))),
     )
+    labels = data.labels
+    if labels is None:
+        labels = Counter((r.get("username"), r.get("virality_label")) for r in reels)
     per_account: dict[str, Counter[str]] = defaultdict(Counter)
-    for r in reels:
-        per_account[str(r.get("username"))][str(r.get("virality_label") or "unlabelled")] += 1
+    for (user, label), n in labels.items():
+        per_account[str(user)][str(label or "unlabelled")] += n
+    viral_total = sum(c["viral"] for c in per_account.values())
+    producers = data.producers if data.producers is not None else _producers(data.analyses)
+    answered = data.answered
+    if answered is None:
+        mine = [a for a in data.analyses if data.run and a.get("run_id") == data.run.get("run_id")]
+        answered = _producers(mine)
     ranked = sorted(data.insights, key=rank_key)
     insights = [_insight(i, by_id) for i in ranked]
     tested = [i for i in ranked if i.verdict != "not_enough_data"]
     playbook = sorted(data.playbook, key=lambda r: int(r["rank"]))
     seen = {k for c in per_account.values() for k in c}
     failures = sorted(data.failures, key=lambda f: (str(f.get("stage")), str(f.get("post_id"))))
-    methods = sorted({str(r["virality_method"]) for r in reels if r.get("virality_method")})
+    methods = sorted(
+        data.methods
+        if data.methods is not None
+        else {str(r["virality_method"]) for r in reels if r.get("virality_method")}
+    )
     threshold = next((m["ratio"] for m in map(_parse_method, methods) if m.get("ratio")), None)
     return dict(
         generated_at=data.generated_at,
         run=_run(data.run),
         totals=dict(
-            reels=len(reels),
+            reels=sum(labels.values()),
             accounts=len(per_account),
-            viral=len(viral),
-            analyzed=len(analyses),
+            viral=viral_total,
+            analyzed=len(analyses) if data.analyzed is None else data.analyzed,
             supported=sum(1 for i in data.insights if i.supported),
             tested=len(tested),
         ),
@@ -125,7 +145,7 @@ def _view(data: ReportData) -> dict[str, Any]:
         playbook_note=playbook[0].get("note") if playbook else None,
         insight_sources=sorted({s for i in data.insights for s in i.sources}),
         viral=[_viral_row(r, analyses.get(r["post_id"])) for r in viral[:MAX_VIRAL_ROWS]],
-        more_viral=max(0, len(viral) - MAX_VIRAL_ROWS),
+        more_viral=max(0, viral_total - MAX_VIRAL_ROWS),
         supported=[i for i in insights if i["verdict"] == "supported"],
         unsupported=[i for i in insights if i["verdict"] == "not_supported"],
         thin=[i for i in insights if i["verdict"] == "not_enough_data"],
@@ -143,15 +163,8 @@ def _view(data: ReportData) -> dict[str, Any]:
         quarantined=data.quarantined,
         methods=[dict(text=m, **_parse_method(m)) for m in methods],
         tiers=[(name, floor) for floor, name in TIERS],
-        analyzers=[f"{k} ×{n}" for k, n in sorted(_producers(data.analyses).items())],
-        answered=", ".join(
-            f"{k} ×{n}"
-            for k, n in sorted(
-                _producers(
-                    [a for a in data.analyses if data.run and a.get("run_id") == data.run.get("run_id")]
-                ).items()
-            )
-        ),
+        analyzers=[f"{k} ×{n}" for k, n in sorted(producers.items())],
+        answered=", ".join(f"{k} ×{n}" for k, n in sorted(answered.items())),
         chart_views=Markup(charts.views_vs_baseline(_points(reels), ratio=threshold)),
         chart_features=Markup(charts.lifts([_interval(i) for i in tested[:TOP_FEATURES]])),
         chart_labels=Markup(

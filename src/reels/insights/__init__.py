@@ -28,7 +28,7 @@ import numpy as np
 
 from reels.config import InsightsSettings
 from reels.insights.effects import Effect, Support, q_values, within_account_effects
-from reels.insights.features import Candidate, FeatureTable, feature_table
+from reels.insights.features import REEL_COLUMNS, TAKING_PART, Candidate, FeatureTable, feature_table
 from reels.insights.wording import statement, subject
 from reels.records import Insight
 
@@ -150,6 +150,8 @@ def _examples(table: FeatureTable, c: Candidate, e: Effect) -> list[str]:
 
 __all__ = [
     "METHOD",
+    "REEL_COLUMNS",
+    "TAKING_PART",
     "Candidate",
     "FeatureTable",
     "feature_table",

@@ -35,6 +35,11 @@ from pydantic import BaseModel
 from reels.analysis.schema import NOT_FEATURES, VideoAnalysis
 
 TAKING_PART = ("viral", "not_viral")
+# The columns of `reels` the features and the outcome come from: the insights stage reads only these.
+REEL_COLUMNS = (
+    "post_id", "username", "virality_label", "viral_ratio", "caption", "hashtags", "posted_at",
+    "duration_s", "music",
+)  # fmt: skip
 MIN_RATIO = 0.01  # a reel with (almost) no views counts as 1% of its account's usual views, not log(0)
 MAX_LEVEL_CHARS = 40  # longer free text is prose, not a level
 METADATA = "reel"  # the `sources` entry of features read from the reel itself
@@ -290,4 +295,4 @@ def _is_nan(x: Any) -> bool:
     return isinstance(x, float) and math.isnan(x)
 
 
-__all__ = ["METADATA", "TAKING_PART", "Candidate", "FeatureTable", "feature_table"]
+__all__ = ["METADATA", "REEL_COLUMNS", "TAKING_PART", "Candidate", "FeatureTable", "feature_table"]
