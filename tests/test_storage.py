@@ -16,7 +16,7 @@ import pyarrow as pa
 import pytest
 
 from reels.errors import ConfigError
-from reels.storage import Store
+from reels.storage import Cond, MergeResult, Store
 from reels.storage.delta import DeltaStore
 from reels.storage.spark import SparkStore, open_spark_store
 from reels.storage.tables import ALL, ANALYSES, MEDIA, QUARANTINE, REEL_SNAPSHOTS, REELS, TableSpec, to_arrow
@@ -222,3 +222,114 @@ def test_a_nan_stays_the_same_value(store: Store) -> None:
     )
     store.merge(ANALYSES, rows)
     assert store.merge(ANALYSES, rows) == (0, 0)
+
+
+# -- reads pushed into the engine ------------------------------------------------------------------------
+
+HOSTILE = ["it's", "back\\slash", "x' OR '1'='1", 'quo"te', "ünï ☃"]
+
+
+def test_reads_project_filter_and_join_on_keys(store: Store) -> None:
+    store.merge(REELS, rows(*[(p, i) for i, p in enumerate(["a", "b", "c", *HOSTILE])]))
+    got = store.read(REELS, ["post_id", "views"], [Cond("views", ">=", 2), Cond("post_id", "!=", "c")])
+    assert got.column_names == ["post_id", "views"]
+    assert sorted(got["post_id"].to_pylist()) == sorted(HOSTILE)
+    keys = pa.table({"post_id": ["a", *HOSTILE[:3], "nope"]})
+    assert sorted(store.read(REELS, ["post_id"], keys=keys)["post_id"].to_pylist()) == sorted(
+        ["a", *HOSTILE[:3]]
+    )
+    # A scraped id is a value, never SQL: quotes and backslashes match themselves and nothing else.
+    for value in HOSTILE:
+        assert store.read(REELS, ["post_id"], [Cond("post_id", "=", value)])["post_id"].to_pylist() == [value]
+    assert store.read(REELS, ["post_id"], [Cond("post_id", "in", HOSTILE[2:4])]).num_rows == 2
+    assert store.read(REELS, ["post_id"], [Cond("post_id", "in", [])]).num_rows == 0
+    assert store.read(REELS, ["post_id"], [Cond("posted_at", ">=", T)]).num_rows == 8
+
+
+def test_missing_is_an_anti_join_under_conditions(store: Store) -> None:
+    store.merge(REELS, rows(("a", 1), ("b", 2), ("c", 3), ("it's", 4)))
+    media = [
+        dict(post_id="a", status="ok"),
+        dict(post_id="b", status="failed"),
+        dict(post_id="it's", status="ok"),
+    ]
+    store.merge(MEDIA, to_arrow(MEDIA, media))
+    todo = store.missing(
+        REELS, MEDIA, on=["post_id"], columns=["post_id"], other_where=[Cond("status", "=", "ok")]
+    )
+    assert sorted(todo["post_id"].to_pylist()) == ["b", "c"]
+    assert store.missing(REELS, MEDIA, on=["post_id"], where=[Cond("views", ">", 2)]).num_rows == 1
+
+
+def test_counts_come_from_metadata_and_tallies_from_the_engine(store: Store) -> None:
+    assert store.count(REELS) is None and store.tally(REELS, ["username"]) == {}
+    store.merge(REELS, to_arrow(REELS, [reel(f"p{i}", i, username=f"u{i % 3}") for i in range(30)]))
+    store.merge(REELS, to_arrow(REELS, [reel("p0", 99, username="u0")]))  # an update: still 30 rows
+    assert store.count(REELS) == 30
+    assert store.count(REELS, [Cond("views", ">=", 20)]) == 11
+    assert store.tally(REELS, ["username"]) == {("u0",): 10, ("u1",): 10, ("u2",): 10}
+    assert store.tally(REELS, ["username", "views_field"], [Cond("views", "<", 3)]) == {
+        ("u1", None): 1,
+        ("u2", None): 1,
+    }
+
+
+def test_a_merge_of_some_columns_writes_only_those(store: Store) -> None:
+    store.merge(REELS, rows(("a", 1), ("b", 2)))
+    labels = pa.table({"post_id": ["a", "new"], "virality_label": ["viral", "pending"]})
+    assert store.merge(REELS, labels) == MergeResult(1, 1)
+    got = {r["post_id"]: r for r in store.read(REELS).to_pylist()}
+    assert got["a"]["views"] == 1 and got["a"]["virality_label"] == "viral"  # views kept
+    assert got["b"]["virality_label"] is None and got["new"]["views"] is None
+    assert store.merge(REELS, labels) == MergeResult(0, 0)
+
+
+def test_wide_columns_are_not_compared(store: Store) -> None:
+    row = dict(post_id="p", analyzer="a", model="m", prompt_version="v", status="ok", raw_json="{}")
+    store.merge(ANALYSES, to_arrow(ANALYSES, [row]))
+    assert store.merge(ANALYSES, to_arrow(ANALYSES, [row | {"raw_json": '{"same": "answer"}'}])) == (0, 0)
+    assert store.merge(ANALYSES, to_arrow(ANALYSES, [row | {"status": "failed"}])) == (0, 1)
+
+
+def test_maintenance_compacts_and_vacuums_without_changing_rows(tmp_path: Path) -> None:
+    from deltalake import DeltaTable
+
+    store = DeltaStore(tmp_path / "lake")
+    for i in range(12):  # twelve days of new reels: twelve small files
+        store.merge(REELS, rows((f"p{i}", i)))
+    store.merge(REELS, rows(("p0", 100)))  # an update replaces one file
+    before = sorted(store.read(REELS).to_pylist(), key=lambda r: r["post_id"])
+    path = str(tmp_path / "lake" / "reels")
+    assert len(DeltaTable(path).file_uris()) == 12
+    kept = store.maintain(REELS, min_files=8, target_mb=64, retain_hours=168)
+    assert (kept.files_compacted, kept.files_written, kept.files_vacuumed) == (
+        12,
+        1,
+        0,
+    )  # too recent to delete
+    assert len(DeltaTable(path).file_uris()) == 1
+    done = store.maintain(REELS, min_files=8, target_mb=64, retain_hours=0)
+    assert done.files_compacted == 0 and done.files_vacuumed == 13
+    assert len(list((tmp_path / "lake" / "reels").glob("*.parquet"))) == 1
+    assert sorted(store.read(REELS).to_pylist(), key=lambda r: r["post_id"]) == before
+
+
+def test_new_keys_are_appended_without_touching_old_files(tmp_path: Path) -> None:
+    from deltalake import DeltaTable
+
+    store = DeltaStore(tmp_path / "lake")
+    store.merge(MEDIA, to_arrow(MEDIA, [dict(post_id=f"old{i}", status="ok") for i in range(100)]))
+    path = str(tmp_path / "lake" / "media")
+    old = set(DeltaTable(path).file_uris())
+    for day in range(3):
+        store.merge(MEDIA, to_arrow(MEDIA, [dict(post_id=f"d{day}-{i}", status="ok") for i in range(5)]))
+    assert old <= set(DeltaTable(path).file_uris())  # no old file was rewritten
+    assert store.count(MEDIA) == 115
+
+
+def test_the_spark_store_skips_upkeep_the_engine_lacks(sail_spark: Any) -> None:
+    store = fresh_spark_store(sail_spark)
+    store.merge(REELS, rows(("a", 1)))
+    done = store.maintain(REELS, min_files=1, target_mb=64, retain_hours=168)
+    assert done.table == "reels"
+    assert done.note is None or "OPTIMIZE" in done.note

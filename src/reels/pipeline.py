@@ -32,7 +32,7 @@ from reels.insights.playbook import PlaybookWriter
 from reels.journal import Journal, replay, run_journaled
 from reels.mediastore import MediaStore
 from reels.records import AnalysisRow, MediaFile, Reel, StageCounts, as_row
-from reels.report import ReportData, render_report
+from reels.report import ReportData, listed_viral, render_report
 from reels.scoring import LABEL_INPUTS, Post, ViralityRule
 from reels.sources import ReelSource
 from reels.status import failures, shown_reels
@@ -605,7 +605,7 @@ def report(job: Job, current_run: Mapping[str, Any] | None = None) -> Path:
         generated_at=job.now,
         run=run,
         reels=reels,
-        analyses=job.rows(ANALYSES, _NARROW_ANALYSES, ok, post_keys(r["post_id"] for r in reels)),
+        analyses=job.rows(ANALYSES, _NARROW_ANALYSES, ok, post_keys(listed_viral(reels))),
         insights=found,
         playbook=book,
         media_status={status: n for (status,), n in job.store.tally(MEDIA, ("status",)).items()},

@@ -94,6 +94,13 @@ def excerpt(text: str | None, limit: int = CAPTION_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
+def listed_viral(reels: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The post ids of the viral reels the report lists one by one (the highest ratios)."""
+    viral = [r for r in reels if r.get("virality_label") == "viral"]
+    viral.sort(key=lambda r: (-(r.get("viral_ratio") or 0), str(r.get("post_id"))))
+    return [str(r["post_id"]) for r in viral[:MAX_VIRAL_ROWS]]
+
+
 def _view(data: ReportData) -> dict[str, Any]:
     reels = sorted(data.reels, key=lambda r: (str(r.get("username")), str(r.get("post_id"))))
     by_id = {r["post_id"]: r for r in reels}

@@ -186,7 +186,7 @@ class MedianRatioRule(ViralityRule):
             k=np.where(by_followers, s.shrink_k, k_views[field]),
             spread_few=np.where(by_followers, f_spread, sigma[field]),
             spread_none=np.where(by_followers, f_spread, spread[field]),
-            niche_median=np.where(count[field] >= s.min_pooled, median_views[field], np.nan),
+            niche_median=np.where(count[field] >= s.min_pooled, _two_figures(median_views[field]), np.nan),
         )
 
     def reasons(self, items: Items, scores: Scores) -> pa.Array:
@@ -194,6 +194,15 @@ class MedianRatioRule(ViralityRule):
 
     def reason(self, items: Items, scores: Scores, i: int) -> str:
         return str(self.reasons(items, scores)[i].as_py())
+
+
+def _two_figures(x: Floats) -> Floats:
+    """Rounded to two significant figures, the precision the niche ratio is read at: the median of every
+    tracked reel moves a little with each reel added, and unrounded it would change (and rewrite) the row
+    of every scored reel in the lake every day."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = 10.0 ** (np.floor(np.log10(np.abs(x))) - 1)
+        return np.where(x > 0, np.round(x / scale) * scale, x)
 
 
 def rule_for(settings: LabelSettings) -> ViralityRule:

@@ -223,7 +223,8 @@ class SparkStore:
                 compacted, written = _optimize_counts(done)
             self.spark.sql(f"VACUUM {name} RETAIN {int(retain_hours)} HOURS").collect()
         except Exception as exc:
-            if re.search(r"not (yet )?(supported|implemented)|PARSE_SYNTAX_ERROR|syntax", str(exc), re.I):
+            lacks = r"not (yet )?(supported|implemented)|PARSE_SYNTAX_ERROR|syntax|found (OPTIMIZE|VACUUM)"
+            if re.search(lacks, str(exc), re.I):  # e.g. pysail: a parse error on the statement
                 skipped = "this engine has no OPTIMIZE/VACUUM"
                 return Maintenance(spec.name, compacted, written, vacuumed, skipped)
             raise self._error("compact", spec, exc) from exc
