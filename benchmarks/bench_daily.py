@@ -31,7 +31,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import typing
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -64,7 +63,6 @@ from reels.storage.tables import (
     REEL_SNAPSHOTS,
     REELS,
     RUNS,
-    TableSpec,
 )
 from reels.virality import MedianRatioRule
 from tests.fakes.gemini_server import FakeGemini
@@ -571,35 +569,32 @@ def main() -> None:
 
 def show(results: dict[str, Any], args: argparse.Namespace) -> None:
     small, big = results["small"], results["big"]
-    print(
-        f"\ndaily increment: {args.new:,} new reels with videos, {args.refreshed:,} refreshed metrics (small: all its reels)"
-    )
-    print(
-        f"{'stage':<10}{'small s':>9}{'big s':>9}{'big/small':>10}{'big RSS MB':>12}   rows read on the big lake"
-    )
+    print(f"\ndaily increment: {args.new:,} new reels with videos, {args.refreshed:,} refreshed metrics")
+    print(f"{'stage':<10}{'small s':>9}{'big s':>9}{'big/small':>10}{'big RSS MB':>12}   rows read (big)")
     for stage in big["stages"]:
         a, b = small["stages"][stage], big["stages"][stage]
         read = ", ".join(f"{t} {n:,}" for t, n in sorted(b["read"].items())) or "-"
-        print(
-            f"{stage:<10}{a['s']:>9.2f}{b['s']:>9.2f}{b['s'] / max(a['s'], 1e-3):>10.2f}{b['rss_mb']:>12.0f}   {read}"
-        )
+        times = f"{a['s']:>9.2f}{b['s']:>9.2f}{b['s'] / max(a['s'], 1e-3):>10.2f}"
+        print(f"{stage:<10}{times}{b['rss_mb']:>12.0f}   {read}")
     ratio = big["daily_s"] / small["daily_s"]
     print(f"{'daily':<10}{small['daily_s']:>9.2f}{big['daily_s']:>9.2f}{ratio:>10.2f}   (goal ≤ 1.5)")
     peak = max(s["rss_mb"] for s in big["stages"].values())
     print(f"peak RSS, big lake: {peak:,.0f} MB (goal ≤ 1,536)")
     print(f"downloaded (big): {big['downloaded']}; analyzed (big): {big['analyzed']}")
     print(
-        f"reels status: function {big['status_s']:.2f} s, command {big['status_cli_s']:.2f} s on the big lake (goal ≤ 2 s)"
+        f"reels status on the big lake: function {big['status_s']:.2f} s, "
+        f"command {big['status_cli_s']:.2f} s (goal ≤ 2 s)"
     )
     print(f"report: {big['report_mb']:.2f} MB on the big lake (goal ≤ 5 MB)")
     for name, r in (("small", small), ("big", big)):
         b, a, new = r["before"], r["after"], r["new_data_bytes"]
+        live, disk = a["live_bytes"] - b["live_bytes"], a["disk_bytes"] - b["disk_bytes"]
+        files = {k: a[k] - b[k] for k in ("live_files", "disk_files", "log_files")}
         print(
-            f"{name} lake growth: live {(a['live_bytes'] - b['live_bytes']) / 1e6:.2f} MB"
-            f" = {(a['live_bytes'] - b['live_bytes']) / new:.2f}× the new data ({new / 1e6:.2f} MB); on disk"
-            f" {(a['disk_bytes'] - b['disk_bytes']) / 1e6:.2f} MB ({(a['disk_bytes'] - b['disk_bytes']) / new:.2f}×)"
-            f" until the replaced files pass the vacuum retention; files: live {a['live_files'] - b['live_files']:+d},"
-            f" on disk {a['disk_files'] - b['disk_files']:+d}, log {a['log_files'] - b['log_files']:+d}"
+            f"{name} lake growth: live {live / 1e6:.2f} MB = {live / new:.2f}× the new data "
+            f"({new / 1e6:.2f} MB); on disk {disk / 1e6:.2f} MB ({disk / new:.2f}×) until replaced files "
+            f"pass the vacuum retention; files: live {files['live_files']:+d}, on disk "
+            f"{files['disk_files']:+d}, log {files['log_files']:+d}"
         )
     print(
         f"weekly `reels insights` (not in the daily wall): small {small['weekly_insights_s']:.1f} s,"
