@@ -88,7 +88,8 @@ def history(n: int, accounts: int, seed: int) -> dict[str, pa.Table]:
     scraped = np.minimum(posted + rng.integers(8, 20, n) * DAY_US, int(NOW.timestamp() * 1e6) - DAY_US)
     level = rng.uniform(np.log(2_000), np.log(500_000), accounts)[account]
     views = np.exp(level + 0.8 * rng.standard_normal(n)).astype(np.int64)
-    ids = [f"H{seed}{i:08d}" for i in range(n)]
+    # Shortcodes in no useful order (like Instagram's, compared as text): no free file pruning by key.
+    ids = [f"H{seed}{x:016x}" for x in rng.integers(0, 2**62, n)]
     users = pa.array([f"cat{a:05d}" for a in range(accounts)]).take(pa.array(account))
     reels = pa.table(
         {
@@ -477,12 +478,16 @@ def prepare(
     started = time.perf_counter()
     tables = history(n, accounts, seed)
     write_lake(root / "lake", tables)
+    # Yesterday's run ended with its upkeep: the day starts from a compacted lake.
+    store = DeltaStore(root / "lake")
+    for spec in ALL.values():
+        store.maintain(spec, min_files=2, target_mb=16, retain_hours=0)
     # The videos of the reels the day refreshes are in the media store (their files are not read again).
-    store = MediaStore(root / "media")
+    media = MediaStore(root / "media")
     recent = pc.array_sort_indices(tables[REELS.name]["posted_at"], order="descending")[: args.refreshed]
     for sha in tables[MEDIA.name]["sha256"].take(recent).to_pylist():
-        store.path_for(sha).parent.mkdir(parents=True, exist_ok=True)
-        store.path_for(sha).touch()
+        media.path_for(sha).parent.mkdir(parents=True, exist_ok=True)
+        media.path_for(sha).touch()
     items = increment(tables, args.new, args.refreshed, port, seed)
     (root / "scrape.json").write_text(json.dumps(items))
     (root / "reels.toml").write_text(

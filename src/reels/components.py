@@ -6,9 +6,10 @@ import os
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from reels import config
 from reels.accounts import normalise_accounts, read_accounts
@@ -25,7 +26,7 @@ from reels.nettransport import download_client
 from reels.sources import ReelSource
 from reels.sources.file import FileSource
 from reels.sources.sample import SAMPLE_HOST, SampleMediaTransport, SampleSource
-from reels.storage import Store
+from reels.storage import Cond, Store
 from reels.storage.delta import DeltaStore
 from reels.storage.tables import REELS
 
@@ -81,7 +82,11 @@ def build_source(
         newer_than = (
             None  # reading a finished dataset asks the actor nothing
             if dataset_id
-            else scrape_cutoff(store.read(REELS).to_pylist(), accounts, settings.apify.lookback_days)
+            else scrape_cutoff(
+                store.read(REELS, ("username", "posted_at", "source"), [Cond("username", "in", accounts)]),
+                accounts,
+                settings.apify.lookback_days,
+            )
         )
         ledger = StoreLedger(store, run_id)
         return ApifySource(
@@ -111,14 +116,17 @@ def tracked_accounts(settings: Settings) -> list[str]:
     return normalise_accounts([*settings.apify.accounts, *read_accounts(settings.apify.accounts_file)])
 
 
-def scrape_cutoff(reels: list[dict[str, Any]], accounts: list[str], lookback_days: int) -> datetime | None:
+def scrape_cutoff(reels: pa.Table, accounts: list[str], lookback_days: int) -> datetime | None:
     """Ask the actor only for reels newer than this: the least recent of the accounts' newest stored reels,
-    minus the look-back that refreshes recent reels' metrics. None (everything) while an account is new."""
-    newest: dict[str, datetime] = {}
-    for reel in reels:
-        if reel["source"].startswith("apify"):
-            user = reel["username"]
-            newest[user] = max(newest.get(user, reel["posted_at"]), reel["posted_at"])
+    minus the look-back that refreshes recent reels' metrics. None (everything) while an account is new.
+    `reels`: the username, posted_at and source columns of the accounts' reels."""
+    apify = reels.filter(pc.fill_null(pc.starts_with(reels["source"], "apify"), False))
+    grouped = apify.group_by("username", use_threads=False).aggregate([("posted_at", "max")])
+    newest = {
+        u: t
+        for u, t in zip(grouped["username"].to_pylist(), grouped["posted_at_max"].to_pylist(), strict=True)
+        if t is not None
+    }
     if not accounts or any(a not in newest for a in accounts):
         return None
     return min(newest[a] for a in accounts) - timedelta(days=lookback_days)

@@ -314,7 +314,7 @@ class StorageSettings:
     # this many files under the target size (0: never), and files that no version of the last
     # `vacuum_retention_hours` needs are deleted (time travel reaches that far back).
     compact_min_files: int = 8
-    target_file_mb: int = 64
+    target_file_mb: int = 16
     vacuum_retention_hours: float = 168.0
 
     def __post_init__(self) -> None:

@@ -9,7 +9,7 @@ commands in order, in-process, with the task's parameters as REELS_* settings:
     ingest-label     reels ingest --source S, then reels label
     download         reels download
     analyze          reels analyze --analyzer A
-    insights-report  reels insights, then reels report
+    insights-report  reels insights, then reels report, then reels maintain (compaction, vacuum)
     run              reels run (the whole pipeline in one task)
 
 Wheel tasks receive job parameters pushed down as extra `--name=value` arguments, so unknown arguments are
@@ -38,7 +38,7 @@ STAGE_GROUPS: dict[str, tuple[tuple[str, ...], ...]] = {
     "ingest-label": (("ingest",), ("label",)),
     "download": (("download",),),
     "analyze": (("analyze",),),
-    "insights-report": (("insights",), ("report",)),
+    "insights-report": (("insights",), ("report",), ("maintain",)),
     "run": (("run",),),
 }
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from reels.storage import Store
+from reels.storage import Cond, Store
 from reels.storage.tables import SCRAPES, to_arrow
 
 
@@ -23,7 +23,7 @@ class StoreLedger:
         self.store, self.run_id, self.clock = store, run_id, clock
 
     def pending(self, actor_id: str) -> tuple[str, str] | None:
-        waiting = [r for r in self._rows() if r["actor_id"] == actor_id and r["status"] == "RUNNING"]
+        waiting = self._rows(Cond("actor_id", "=", actor_id), Cond("status", "=", "RUNNING"))
         if not waiting:
             return None
         newest = max(waiting, key=lambda r: r["started_at"])
@@ -39,13 +39,12 @@ class StoreLedger:
     def ingested(self, run_id: str) -> None:
         self._update(run_id, status="INGESTED", ended_at=self.clock())
 
-    def _rows(self) -> list[dict[str, Any]]:
-        return self.store.read(SCRAPES).to_pylist()
+    def _rows(self, *where: Cond) -> list[dict[str, Any]]:
+        return self.store.read(SCRAPES, where=where).to_pylist()
 
     def _update(self, run_id: str, **changes: Any) -> None:
-        for row in self._rows():
-            if row["apify_run_id"] == run_id:
-                self._write(row | changes)
+        for row in self._rows(Cond("apify_run_id", "=", run_id)):
+            self._write(row | changes)
 
     def _write(self, row: dict[str, Any]) -> None:
         self.store.merge(SCRAPES, to_arrow(SCRAPES, [row]))

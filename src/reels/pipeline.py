@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -184,12 +185,18 @@ def label(job: Job) -> StageCounts:
     """
     counts = StageCounts("label")
     rule = rule_for(job.settings.label)
-    reels = job.store.read(REELS, (*LABEL_INPUTS, *_LABEL_COLUMNS))
-    labels = rule.label_table(reels)
-    for name, n in Counter(labels["virality_label"].to_pylist()).items():
-        counts.add(name, n)
-    changed = labels.filter(pa.array(differing(labels, reels, _LABEL_COLUMNS)))
-    counts.add("changed", job.store.merge(REELS, changed).updated)
+    # The stored reasons and methods are long and not needed to tell a change: a reason follows from the
+    # other columns, and a row labelled by other settings (another method) is relabelled whole.
+    compared = [c for c in _LABEL_COLUMNS if c not in ("virality_reason", "virality_method")]
+    reels = job.store.read(REELS, (*LABEL_INPUTS, *compared))
+    other_method = job.store.read(REELS, ("post_id",), [Cond("virality_method", "!=", rule.method)])
+    labelled = rule.labelled(reels)
+    changed = differing(labelled.table, reels, compared)
+    changed |= pc.is_in(reels["post_id"], other_method["post_id"]).to_numpy(zero_copy_only=False)
+    for tally in pc.value_counts(labelled.table["virality_label"]).to_pylist():
+        counts.add(tally["values"], tally["counts"])
+    del reels
+    counts.add("changed", job.store.merge(REELS, labelled.rows(np.flatnonzero(changed))).updated)
     if job.store.exists(ADS):
         ads = job.rows(ADS)
         for name in _label_ads(job, rule, ads):

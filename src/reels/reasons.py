@@ -95,10 +95,8 @@ def baseline_sources(sc: Scores) -> Texts:
     return out
 
 
-def label_table(
-    post_ids: pa.Array | pa.ChunkedArray, items: Items, sc: Scores, method: str, reasons: Texts
-) -> pa.Table:
-    """The label columns of `reels` (LABEL_FIELDS) for every item, keyed by post_id."""
+def label_columns(post_ids: pa.Array | pa.ChunkedArray, items: Items, sc: Scores, method: str) -> pa.Table:
+    """The label columns of `reels` (LABEL_FIELDS) but the reason, for every item, keyed by post_id."""
     n = len(items)
     return pa.table(
         {
@@ -112,7 +110,6 @@ def label_table(
             "baseline_source": baseline_sources(sc),
             "engagement_rate": nullable(items.engagement),
             "virality_method": pa.array([method] * n, pa.string()) if n else pa.array([], pa.string()),
-            "virality_reason": reasons,
             "age_days": nullable(items.age),
             "baseline_spread": nullable(sc.spread),
             "views_per_follower": nullable(sc.views_per_follower),
@@ -129,21 +126,22 @@ def _days(age: Floats) -> Texts:
 _MISSING, _ZERO, _LATE, _THIN, _SCORED = range(5)  # a reel's kind of reason, first match wins
 
 
-def median_ratio_reasons(items: Items, sc: Scores, s: LabelSettings) -> Texts:
-    """Why each reel got its label under the default rule, in one sentence (virality.md §3.7). Each kind
-    of sentence is built only over the reels that get it, then all are put back in order."""
-    kind = np.full(len(items), _SCORED)
-    kind[sc.why == THIN] = _THIN
-    kind[sc.label == LABELS.index("out_of_window")] = _LATE
-    kind[sc.why == ZERO] = _ZERO
-    kind[sc.why == MISSING] = _MISSING
+def median_ratio_reasons(items: Items, sc: Scores, s: LabelSettings, at: np.ndarray) -> Texts:
+    """Why the reels at positions `at` got their labels under the default rule, one sentence each
+    (virality.md §3.7), in the order of `at`. Each kind of sentence is built only over the reels that get
+    it, then all are put back in order."""
+    kind = np.full(len(at), _SCORED)
+    kind[sc.why[at] == THIN] = _THIN
+    kind[sc.label[at] == LABELS.index("out_of_window")] = _LATE
+    kind[sc.why[at] == ZERO] = _ZERO
+    kind[sc.why[at] == MISSING] = _MISSING
     builders = {_MISSING: _missing, _ZERO: _zero, _LATE: _late, _THIN: _thin, _SCORED: _scored}
     positions, parts = [], []
     for code, build in builders.items():
-        at = np.flatnonzero(kind == code)
-        if len(at):
-            positions.append(at)
-            parts.append(build(_Subset(items, sc, at), s))
+        mine = np.flatnonzero(kind == code)
+        if len(mine):
+            positions.append(mine)
+            parts.append(build(_Subset(items, sc, at[mine]), s))
     if not parts:
         return pa.array([], pa.string())
     where = np.concatenate(positions)

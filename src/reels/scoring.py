@@ -124,18 +124,24 @@ class ViralityRule(ABC):
     def reason(self, items: Items, scores: Scores, i: int) -> str:
         """One sentence on why item i got its label."""
 
-    def reasons(self, items: Items, scores: Scores) -> pa.Array:
-        """Every item's reason, in order (rules that can build them on whole arrays override this)."""
-        return pa.array([self.reason(items, scores, i) for i in range(len(items))], pa.string())
+    def reasons(self, items: Items, scores: Scores, at: np.ndarray | None = None) -> pa.Array:
+        """The reasons of the items at positions `at` (all by default), in that order. Rules that can
+        build them on whole arrays override this."""
+        at = np.arange(len(items)) if at is None else at
+        return pa.array([self.reason(items, scores, int(i)) for i in at], pa.string())
 
-    def label_table(self, reels: pa.Table, followers: Mapping[str, int] | None = None) -> pa.Table:
-        """The label columns of `reels` (LABEL_FIELDS, keyed by post_id) for every row of a table with
-        the LABEL_INPUTS columns, in order, computed on whole columns."""
-        from reels.reasons import label_table
+    def labelled(self, reels: pa.Table, followers: Mapping[str, int] | None = None) -> Labelled:
+        """Every row's label columns but the reason, computed on whole columns of a table with the
+        LABEL_INPUTS columns; the reasons are built on demand, for the rows that need them."""
+        from reels.reasons import label_columns
 
         items = items_from_arrow(reels, followers)
         sc = self.scores(items)
-        return label_table(reels["post_id"], items, sc, self.method, self.reasons(items, sc))
+        return Labelled(label_columns(reels["post_id"], items, sc, self.method), items, sc, self)
+
+    def label_table(self, reels: pa.Table, followers: Mapping[str, int] | None = None) -> pa.Table:
+        """Every label column of `reels` (LABEL_FIELDS, keyed by post_id), reasons included, for every row."""
+        return self.labelled(reels, followers).rows()
 
     def labels(self, reels: Sequence[Reel], followers: Mapping[str, int] | None = None) -> list[Label]:
         """One label per reel, in the same order."""
@@ -193,6 +199,23 @@ class ViralityRule(ABC):
                 )
             )
         return out
+
+
+@dataclass(frozen=True)
+class Labelled:
+    """A rule's labels for a table of reels: every label column but the reason, and what the reasons
+    are built from."""
+
+    table: pa.Table
+    items: Items
+    scores: Scores
+    rule: ViralityRule
+
+    def rows(self, at: np.ndarray | None = None) -> pa.Table:
+        """The label columns of the rows at positions `at` (all by default), with their reasons."""
+        at = np.arange(self.table.num_rows) if at is None else at
+        reasons = self.rule.reasons(self.items, self.scores, at)
+        return self.table.take(pa.array(at, pa.int64())).append_column("virality_reason", reasons)
 
 
 def baseline_source(sc: Scores, i: int) -> str | None:

@@ -189,11 +189,12 @@ class MedianRatioRule(ViralityRule):
             niche_median=np.where(count[field] >= s.min_pooled, _two_figures(median_views[field]), np.nan),
         )
 
-    def reasons(self, items: Items, scores: Scores) -> pa.Array:
-        return median_ratio_reasons(items, scores, self.settings)
+    def reasons(self, items: Items, scores: Scores, at: np.ndarray | None = None) -> pa.Array:
+        at = np.arange(len(items)) if at is None else at
+        return median_ratio_reasons(items, scores, self.settings, at)
 
     def reason(self, items: Items, scores: Scores, i: int) -> str:
-        return str(self.reasons(items, scores)[i].as_py())
+        return str(self.reasons(items, scores, np.array([i]))[0].as_py())
 
 
 def _two_figures(x: Floats) -> Floats:

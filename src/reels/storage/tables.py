@@ -26,6 +26,10 @@ class TableSpec:
     # Columns too wide to scan when only a row's identity or state is wanted (a model's whole answer, a
     # raw scraped item): never read by the stages' hot queries, never compared to detect a change.
     wide: tuple[str, ...] = ()
+    # A column rows arrive in the order of (posting, download, analysis time): the tables are appended in
+    # that order, so a file holds one stretch of it, and a merge bounded by the matched rows' range of it
+    # opens only the files of that stretch.
+    cluster: str | None = None
 
     @property
     def columns(self) -> list[str]:
@@ -38,9 +42,10 @@ def _spec(
     *fields: tuple[str, pa.DataType],
     insert_only: bool = False,
     wide: tuple[str, ...] = (),
+    cluster: str | None = None,
 ) -> TableSpec:
     schema = pa.schema([pa.field(n, t, nullable=n not in key) for n, t in fields])
-    return TableSpec(name, key, schema, insert_only, wide)
+    return TableSpec(name, key, schema, insert_only, wide, cluster)
 
 
 def _arrow_type(annotation: Any) -> pa.DataType:
@@ -115,6 +120,7 @@ REELS = _spec(
     ("product_type", pa.string()),
     ("source", pa.string()),
     *LABEL_FIELDS,
+    cluster="posted_at",
 )
 
 MEDIA = _spec(
@@ -133,6 +139,7 @@ MEDIA = _spec(
     ("attempts", pa.int64()),
     ("downloaded_at", TS),
     ("run_id", pa.string()),
+    cluster="downloaded_at",
 )
 
 ANALYSES = _spec(
@@ -154,6 +161,7 @@ ANALYSES = _spec(
     ("analyzed_at", TS),
     ("run_id", pa.string()),
     wide=("raw_json",),
+    cluster="analyzed_at",
 )
 
 INSIGHTS = _spec(
