@@ -56,14 +56,15 @@ def grouped(x: Floats) -> Texts:
     """Like f"{x:,.0f}": thousands separated by commas; null where x is NaN."""
     bad = ~np.isfinite(x)
     n = np.rint(np.abs(np.where(bad, 0.0, x))).astype(np.int64)
-    text = pc.cast(pa.array(n % 1000, mask=bad), pa.string())
+    text = pc.utf8_lpad(pc.cast(pa.array(n % 1000, mask=bad), pa.string()), 3, "0")
     rest = n // 1000
-    while rest.any():
-        big = np.flatnonzero(rest > 0)  # only the numbers with another group of digits
-        padded = pc.utf8_lpad(text.take(pa.array(big)), 3, "0")
-        head = pc.cast(pa.array(rest[big] % 1000), pa.string())
-        text = scatter(text, big, join(head, ",", padded))
+    while rest.any():  # every group padded to three digits, the leading zeros trimmed at the end
+        big = np.flatnonzero(rest > 0)
+        head = pc.utf8_lpad(pc.cast(pa.array(rest[big] % 1000), pa.string()), 3, "0")
+        text = scatter(text, big, join(head, ",", text.take(pa.array(big))))
         rest //= 1000
+    text = pc.utf8_ltrim(text, "0")
+    text = pc.if_else(pc.equal(text, ""), "0", text)
     negative = (x < 0) & (n > 0)
     return pc.if_else(pa.array(negative), join("-", text), text) if negative.any() else text
 
