@@ -365,23 +365,28 @@ def serve_cdn(video: bytes, ready: multiprocessing.Queue) -> None:  # type: igno
 # -- the daily run, in a process of its own ----------------------------------------------------------------
 
 
-def lake_files(root: Path) -> dict[str, float]:
-    """Bytes and files on disk, and the files and bytes of the tables' current versions (live)."""
-    disk = [p for p in root.rglob("*.parquet") if "_delta_log" not in p.parts]
-    logs = list(root.rglob("_delta_log/*"))
-    live_files = live_bytes = 0
+def lake_files(root: Path) -> dict[str, Any]:
+    """Bytes and files on disk, and the files and bytes of the tables' current versions (live), in all
+    and per table."""
+    out: dict[str, Any] = {"disk_files": 0, "disk_bytes": 0, "log_files": 0, "live_files": 0, "live_bytes": 0}
+    out["tables"] = {}
     for spec in ALL.values():
-        if DeltaTable.is_deltatable(str(root / spec.name)):
-            actions = pa.table(DeltaTable(str(root / spec.name)).get_add_actions(flatten=True))
-            live_files += actions.num_rows
-            live_bytes += int(pc.sum(actions["size_bytes"]).as_py() or 0)
-    return {
-        "disk_files": len(disk),
-        "disk_bytes": sum(p.stat().st_size for p in disk),
-        "log_files": len(logs),
-        "live_files": live_files,
-        "live_bytes": live_bytes,
-    }
+        folder = root / spec.name
+        if not DeltaTable.is_deltatable(str(folder)):
+            continue
+        disk = list(folder.glob("*.parquet"))
+        actions = pa.table(DeltaTable(str(folder)).get_add_actions(flatten=True))
+        table = {
+            "disk_files": len(disk),
+            "disk_bytes": sum(p.stat().st_size for p in disk),
+            "log_files": len(list((folder / "_delta_log").glob("*"))),
+            "live_files": actions.num_rows,
+            "live_bytes": int(pc.sum(actions["size_bytes"]).as_py() or 0),
+        }
+        out["tables"][spec.name] = table
+        for k, v in table.items():
+            out[k] += v
+    return out
 
 
 def new_data_bytes(store: DeltaStore, run_id: str, new_ids: list[str], scratch: Path) -> int:
@@ -462,10 +467,12 @@ def child(args: argparse.Namespace) -> None:
         "downloaded": got.counts,
         "analyzed": done.counts,
     }
-    started = time.perf_counter()
-    weekly = pipeline.insights(job, force=True)
-    result["weekly_insights_s"] = time.perf_counter() - started
-    result["weekly_insights"] = weekly.counts
+    result["weekly_insights_s"], result["weekly_insights"] = None, {}
+    if not args.no_weekly:
+        started = time.perf_counter()
+        weekly = pipeline.insights(job, force=True)
+        result["weekly_insights_s"] = time.perf_counter() - started
+        result["weekly_insights"] = weekly.counts
     print("RESULT " + json.dumps(result, default=str))
 
 
@@ -478,10 +485,11 @@ def prepare(
     started = time.perf_counter()
     tables = history(n, accounts, seed)
     write_lake(root / "lake", tables)
-    # Yesterday's run ended with its upkeep: the day starts from a compacted lake.
-    store = DeltaStore(root / "lake")
+    # The lake as months of upkeep leave it: files packed to the target size, nothing left to vacuum.
     for spec in ALL.values():
-        store.maintain(spec, min_files=2, target_mb=16, retain_hours=0)
+        table = DeltaTable(str(root / "lake" / spec.name))
+        table.optimize.compact(target_size=16 * 2**20)
+        table.vacuum(retention_hours=0, dry_run=False, enforce_retention_duration=False)
     # The videos of the reels the day refreshes are in the media store (their files are not read again).
     media = MediaStore(root / "media")
     recent = pc.array_sort_indices(tables[REELS.name]["posted_at"], order="descending")[: args.refreshed]
@@ -526,6 +534,7 @@ def main() -> None:
     parser.add_argument("--new", type=int, default=1_000)
     parser.add_argument("--refreshed", type=int, default=5_000)
     parser.add_argument("--keep", type=Path, help="build the lakes here and leave them")
+    parser.add_argument("--no-weekly", action="store_true", help="skip timing the weekly `reels insights`")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -601,10 +610,17 @@ def show(results: dict[str, Any], args: argparse.Namespace) -> None:
             f"pass the vacuum retention; files: live {files['live_files']:+d}, on disk "
             f"{files['disk_files']:+d}, log {files['log_files']:+d}"
         )
-    print(
-        f"weekly `reels insights` (not in the daily wall): small {small['weekly_insights_s']:.1f} s,"
-        f" big {big['weekly_insights_s']:.1f} s; {big['weekly_insights']}"
-    )
+    grew = {
+        t: (big["after"]["tables"][t]["disk_bytes"] - big["before"]["tables"].get(t, {}).get("disk_bytes", 0))
+        / 1e6
+        for t in big["after"]["tables"]
+    }
+    print("big lake, MB added on disk per table: " + ", ".join(f"{t} {v:.1f}" for t, v in grew.items() if v))
+    if big["weekly_insights_s"] is not None:
+        print(
+            f"weekly `reels insights` (not in the daily wall): small {small['weekly_insights_s']:.1f} s,"
+            f" big {big['weekly_insights_s']:.1f} s; {big['weekly_insights']}"
+        )
 
 
 if __name__ == "__main__":

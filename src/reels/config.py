@@ -310,9 +310,10 @@ class StorageSettings:
     spark_remote: str | None = None  # sc://host:port; None: the active session (Databricks)
     schema_evolution: bool = True  # MERGE WITH SCHEMA EVOLUTION (Databricks Runtime 15.2+)
     secret_scope: str | None = None  # Databricks secret scope holding APIFY_TOKEN, GEMINI_API_KEY, ...
-    # Upkeep at the end of every `reels run` (and `reels maintain`): a table is compacted once it holds
-    # this many files under the target size (0: never), and files that no version of the last
-    # `vacuum_retention_hours` needs are deleted (time travel reaches that far back).
+    # Upkeep at the end of every `reels run` (and `reels maintain`): once a table holds this many files
+    # under a quarter of the target size (0: never), they are packed together, and once it holds four
+    # times as many under the target, all of those are packed to it; then the files no version of the
+    # last `vacuum_retention_hours` needs are deleted (time travel reaches that far back).
     compact_min_files: int = 8
     target_file_mb: int = 16
     vacuum_retention_hours: float = 168.0

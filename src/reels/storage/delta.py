@@ -225,8 +225,13 @@ class DeltaStore:
             table = self._open(spec)
             sizes = pa.table(table.get_add_actions(flatten=True))["size_bytes"].to_numpy()
             compacted = written = 0
-            if min_files and int((sizes < target).sum()) >= min_files:
-                done = table.optimize.compact(target_size=target)
+            if min_files and int((sizes < target / 4).sum()) >= min_files:
+                # delta-rs bin-packs every file under the target it is given, and would rewrite a 12 MB
+                # file to absorb a day's 0.5 MB. So the days' small files are packed among themselves
+                # (files up to a quarter of the target), and only once many files sit under the target
+                # are they all packed to it: a day rewrites a few MB, not the table.
+                major = int((sizes < target).sum()) >= 4 * min_files
+                done = table.optimize.compact(target_size=target if major else target // 4)
                 compacted, written = int(done["numFilesRemoved"]), int(done["numFilesAdded"])
             # Keeps every file a version of the last `retain_hours` needs: time travel and a reader that
             # opened the table before the compaction still work.
