@@ -269,7 +269,12 @@ def write_lake(root: Path, tables: dict[str, pa.Table]) -> None:
         spec = ALL[name]
         table = conform(table, spec)
         for start in range(0, max(table.num_rows, 1), FILE_ROWS):
-            write_deltalake(str(root / name), table.slice(start, FILE_ROWS), mode="append")
+            write_deltalake(
+                str(root / name),
+                table.slice(start, FILE_ROWS),
+                mode="append",
+                configuration={"delta.targetFileSize": str(16 * 2**20)},
+            )
 
 
 # -- the day's increment -----------------------------------------------------------------------------------
@@ -410,7 +415,7 @@ def child(args: argparse.Namespace) -> None:
     work = Path(args.child)
     settings = config.load(work / "reels.toml", environ={})
     secrets = config.Secrets(gemini_api_key="bench-key")
-    store = DeltaStore(settings.paths.lake)
+    store = DeltaStore(settings.paths.lake, settings.storage.target_file_mb)
     job = pipeline.Job(settings, store, MediaStore(settings.paths.media), "run-today", NOW)
     before = lake_files(settings.paths.lake)
     analyzer = components.build_analyzer("gemini", settings, secrets)
@@ -486,8 +491,8 @@ def prepare(
     tables = history(n, accounts, seed)
     write_lake(root / "lake", tables)
     # The lake as months of upkeep leave it: files packed to the target size, nothing left to vacuum.
-    for spec in ALL.values():
-        table = DeltaTable(str(root / "lake" / spec.name))
+    for name in tables:
+        table = DeltaTable(str(root / "lake" / name))
         table.optimize.compact(target_size=16 * 2**20)
         table.vacuum(retention_hours=0, dry_run=False, enforce_retention_duration=False)
     # The videos of the reels the day refreshes are in the media store (their files are not read again).
@@ -541,6 +546,7 @@ def main() -> None:
         child(args)
         return
     tmp = Path(args.keep or tempfile.mkdtemp(prefix="bench-daily-"))
+    tmp.mkdir(parents=True, exist_ok=True)
     seed_video = make_video(
         tmp / "seed.mp4",
         [np.full((320, 180, 3), i * 12 % 256, np.uint8) for i in range(20)],

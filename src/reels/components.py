@@ -192,7 +192,7 @@ def build_store(settings: Settings) -> Store:
         return open_spark_store(
             s.spark_remote, catalog=s.catalog, schema=s.schema, schema_evolution=s.schema_evolution
         )
-    return DeltaStore(settings.paths.lake)
+    return DeltaStore(settings.paths.lake, target_file_mb=s.target_file_mb)
 
 
 def load_secrets(settings: Settings) -> Secrets:

@@ -36,15 +36,19 @@ from reels.storage.rows import changed_rows, conform, dedupe_on_key, written_col
 from reels.storage.tables import TableSpec
 
 _COMMIT_ATTEMPTS = 6
+_TARGET_SIZE = "delta.targetFileSize"
 
 
 class DeltaStore:
     """Delta tables under one root folder, one sub-folder per table."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, target_file_mb: int = 16) -> None:
         self.root = root
         self.location = str(root)
         self.reads: Counter[str] = Counter()
+        # A table property, so delta-rs cuts every write and MERGE rewrite into files of about this size
+        # (without it a MERGE writes one file, however many it replaced).
+        self.configuration = {_TARGET_SIZE: str(target_file_mb * 2**20)}
 
     def _path(self, spec: TableSpec) -> str:
         return str(self.root / spec.name)
@@ -167,7 +171,7 @@ class DeltaStore:
         if not self.exists(spec):
             Path(path).mkdir(parents=True, exist_ok=True)
             try:
-                write_deltalake(path, conform(rows, spec), mode="error")
+                write_deltalake(path, conform(rows, spec), mode="error", configuration=self.configuration)
                 return MergeResult(rows.num_rows, 0)
             except DeltaError as exc:
                 if "already exists" not in str(exc):
@@ -223,6 +227,8 @@ class DeltaStore:
         target = target_mb * 2**20
         try:
             table = self._open(spec)
+            if table.metadata().configuration.get(_TARGET_SIZE) != str(target):
+                table.alter.set_table_properties({_TARGET_SIZE: str(target)})  # tables older than the setting
             sizes = pa.table(table.get_add_actions(flatten=True))["size_bytes"].to_numpy()
             compacted = written = 0
             if min_files and int((sizes < target / 4).sum()) >= min_files:
