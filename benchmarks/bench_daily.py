@@ -570,7 +570,13 @@ def main() -> None:
                 built = prepare(root, n, accounts, args, port, fake.url, seed)
                 print(f"{name}: built {n:,} reels over {accounts:,} accounts in {built:.1f} s", flush=True)
                 out = subprocess.run(
-                    [sys.executable, __file__, "--child", str(root)],
+                    [
+                        sys.executable,
+                        __file__,
+                        "--child",
+                        str(root),
+                        *(["--no-weekly"] if args.no_weekly else []),
+                    ],
                     capture_output=True,
                     text=True,
                     check=False,
