@@ -411,6 +411,15 @@ def new_data_bytes(store: DeltaStore, run_id: str, new_ids: list[str], scratch: 
     return total
 
 
+def peak_rss_mb() -> float:
+    """This process's peak RSS. Not `ru_maxrss`: on Linux that keeps the high-water mark of the parent it
+    was forked from across the exec (the parent holds the history it built)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def child(args: argparse.Namespace) -> None:
     work = Path(args.child)
     settings = config.load(work / "reels.toml", environ={})
@@ -429,7 +438,7 @@ def child(args: argparse.Namespace) -> None:
         out = work()
         stages[name] = {
             "s": time.perf_counter() - started,
-            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "rss_mb": peak_rss_mb(),
             "read": {t: n - reads[t] for t, n in store.reads.items() if n - reads[t]},
         }
         return out

@@ -651,7 +651,7 @@ def maintain(job: Job) -> StageCounts:
 
 
 def _producers(tally: Mapping[tuple[Any, ...], int]) -> dict[str, int]:
-    """"gemini (gemini-3.8-flash)" → ok analyses, from a tally by (analyzer, model)."""
+    """ "gemini (gemini-3.8-flash)" → ok analyses, from a tally by (analyzer, model)."""
     return {f"{a} ({m})": n for (a, m), n in tally.items()}
 
 

@@ -32,7 +32,7 @@ MAX_FAILURES = 200  # failures listed one by one; the rest are counted
 MAX_VIRAL_ROWS = 200  # viral reels listed, the highest ratios first; the rest are counted
 MAX_ACCOUNT_ROWS = 100  # accounts in the labels table, the most viral first
 MAX_CHART_ACCOUNTS = 30  # accounts in the labels chart
-MAX_POINTS = 3000  # non-viral reels on the scatter: an even sample beyond this
+MAX_POINTS = 3000  # viral, and other, reels on the scatter: an even sample of each beyond this
 
 
 @dataclass(frozen=True)
@@ -324,12 +324,15 @@ def _interval(i: Insight) -> charts.Interval:
 
 
 def _points(reels: Sequence[Mapping[str, Any]]) -> list[charts.Point]:
-    """Every viral reel, and an even, deterministic sample of the others (by post id), so the scatter stays
-    a few hundred kB however large the lake."""
-    plotted = [r for r in reels if r.get("baseline_views") and r.get("views")]
-    others = [r for r in plotted if r.get("virality_label") != "viral"]
-    keep = {id(r) for r in others[:: max(1, math.ceil(len(others) / MAX_POINTS))]}
-    plotted = [r for r in plotted if r.get("virality_label") == "viral" or id(r) in keep]
+    """Up to MAX_POINTS viral reels and as many others, each an even, deterministic sample (by post id)
+    beyond that, so the scatter stays a few hundred kB however large the lake."""
+    plotted = sorted(
+        (r for r in reels if r.get("baseline_views") and r.get("views")), key=lambda r: str(r.get("post_id"))
+    )
+    keep: set[int] = set()
+    for viral in (True, False):
+        group = [r for r in plotted if (r.get("virality_label") == "viral") == viral]
+        keep |= {id(r) for r in group[:: max(1, math.ceil(len(group) / MAX_POINTS))]}
     return [
         charts.Point(
             label=f"@{r.get('username')} · {r.get('post_id')}",
@@ -338,4 +341,5 @@ def _points(reels: Sequence[Mapping[str, Any]]) -> list[charts.Point]:
             viral=r.get("virality_label") == "viral",
         )
         for r in plotted
+        if id(r) in keep
     ]

@@ -9,11 +9,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from reels.report import MAX_POINTS, MAX_VIRAL_ROWS
 from reels.storage import Cond, Store
 from reels.storage.tables import ALL, ANALYSES, MEDIA, REELS, RUNS
 
 OK = (Cond("status", "=", "ok"),)
-MAX_SCATTER = 3000  # non-viral reels the report plots: an even sample beyond this
 # What the report shows of a reel listed one by one.
 SHOWN = (
     "post_id", "username", "url", "caption", "views", "views_field", "baseline_views", "baseline_n",
@@ -67,18 +67,22 @@ def failures(store: Store) -> list[dict[str, Any]]:
 
 
 def shown_reels(store: Store, cited: set[str]) -> list[dict[str, Any]]:
-    """The reels the report shows one by one: every viral reel, an even sample (by post id) of the others
-    with a baseline for the scatter, and the reels the findings cite."""
-    viral = store.read(REELS, SHOWN, [Cond("virality_label", "=", "viral")])
-    others = store.read(
-        REELS,
-        ("post_id", "username", "views", "baseline_views", "virality_label"),
-        [Cond("virality_label", "!=", "viral"), Cond("baseline_views", ">", 0), Cond("views", ">", 0)],
-    )
-    others = others.take(pc.sort_indices(others["post_id"]))
-    step = max(1, -(-others.num_rows // MAX_SCATTER))
-    sample = others.take(pa.array(range(0, others.num_rows, step), pa.int64()))
-    keys = pa.table({"post_id": pa.array(sorted(cited), pa.string())})
-    rows = {r["post_id"]: r for r in [*sample.to_pylist(), *store.read(REELS, SHOWN, keys=keys).to_pylist()]}
-    rows.update((r["post_id"], r) for r in viral.to_pylist())
+    """The reels the report shows one by one: the viral reels with the highest ratios (whole), an even
+    sample (by post id) of the viral and of the other reels with a baseline for the scatter, and the
+    reels the findings cite."""
+    plotted = ("post_id", "username", "views", "baseline_views", "virality_label", "viral_ratio")
+    has_baseline = [Cond("baseline_views", ">", 0), Cond("views", ">", 0)]
+    viral = store.read(REELS, plotted, [Cond("virality_label", "=", "viral")])
+    others = store.read(REELS, plotted, [Cond("virality_label", "!=", "viral"), *has_baseline])
+    top = viral.take(pc.sort_indices(viral, [("viral_ratio", "descending"), ("post_id", "ascending")]))
+    listed = set(top["post_id"].slice(0, MAX_VIRAL_ROWS).to_pylist()) | cited
+    rows: dict[str, dict[str, Any]] = {}
+    for group in (viral, others):
+        group = group.take(pc.sort_indices(group["post_id"]))
+        step = max(1, -(-group.num_rows // MAX_POINTS))
+        rows.update(
+            (r["post_id"], r) for r in group.take(pa.array(range(0, group.num_rows, step))).to_pylist()
+        )
+    keys = pa.table({"post_id": pa.array(sorted(listed), pa.string())})
+    rows.update((r["post_id"], r) for r in store.read(REELS, SHOWN, keys=keys).to_pylist())
     return list(rows.values())
