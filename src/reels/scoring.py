@@ -55,7 +55,7 @@ class ViralityLabel(Label):
 class Items:
     """A rule's input: one entry per reel (or ad), every array the same length."""
 
-    ids: Sequence[str]
+    ids: Sequence[str] | pa.Array
     account: Ints  # code into account_names
     account_names: Sequence[str]
     field: Ints  # views field code into field_names; an account's two counters are two baselines
@@ -178,13 +178,14 @@ class ViralityRule(ABC):
         )
         engagement = _plain(items.engagement)
         reasons = self.reasons(items, sc).to_pylist()
+        ids = items.ids.to_pylist() if isinstance(items.ids, pa.Array) else list(items.ids)
         out: list[Label] = []
         for i, ((label, tier), (ratio, z, baseline, n), signal) in enumerate(
             zip(codes, numbers, signals, strict=True)
         ):
             out.append(
                 ViralityLabel(
-                    items.ids[i],
+                    ids[i],
                     LABELS[label],
                     TIER_NAMES[tier],
                     ratio,
@@ -213,7 +214,8 @@ class Labelled:
 
     def rows(self, at: np.ndarray | None = None) -> pa.Table:
         """The label columns of the rows at positions `at` (all by default), with their reasons."""
-        at = np.arange(self.table.num_rows) if at is None else at
+        if at is None:  # every row: no copy of the columns
+            return self.table.append_column("virality_reason", self.rule.reasons(self.items, self.scores))
         reasons = self.rule.reasons(self.items, self.scores, at)
         return self.table.take(pa.array(at, pa.int64())).append_column("virality_reason", reasons)
 
@@ -265,7 +267,7 @@ def items_from_arrow(table: pa.Table, followers: Mapping[str, int] | None = None
     with np.errstate(divide="ignore", invalid="ignore"):
         engagement = np.where(views > 0, interactions / views, np.nan)
     return Items(
-        ids=col["post_id"].to_pylist(),
+        ids=col["post_id"],  # an Arrow array: a million Python strings would cost 0.15 s for nothing
         account=account,
         account_names=account_names,
         field=field,
