@@ -419,11 +419,30 @@ def _edit_accounts(settings: config.Settings, change: Callable[[list[str]], list
         click.echo(f"Still tracked through [apify] accounts in the config: {', '.join(pinned)}.", err=True)
 
 
+# After a stop signal the process is gone by then, whatever it is doing: the in-flight answers get 5 s
+# (journal.GRACE_S), the last merge and the run row about a second.
+STOP_DEADLINE_S = 9.0
+
+
 def main() -> None:
     # A stop signal (a job being cancelled, `kill`) stops the run the way Ctrl-C does: answers kept.
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     cli(prog_name="reels")
 
 
 def _interrupt(signum: int, frame: object) -> None:
+    """Stop the way Ctrl-C does, and make sure of it: if the orderly stop (the last merge, the run row)
+    is stuck in a native call, the process exits anyway once the deadline passes. Nothing is lost then:
+    every answer was journaled (fsync'd) as it arrived, and the next run replays the journal."""
+    if not any(t.name == "stop-deadline" for t in threading.enumerate()):
+        timer = threading.Timer(STOP_DEADLINE_S, _hard_stop)
+        timer.name, timer.daemon = "stop-deadline", True
+        timer.start()
     raise KeyboardInterrupt
+
+
+def _hard_stop() -> None:
+    sys.stderr.write("Interrupted: every answer received is stored (journaled; the next run merges it).\n")
+    sys.stderr.flush()
+    os._exit(130)
