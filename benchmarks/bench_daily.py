@@ -45,13 +45,15 @@ from deltalake import DeltaTable, write_deltalake
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.*
 
-from reels import components, config, pipeline
-from reels.analysis.schema import VideoAnalysis
+from reels import config, pipeline
+from reels.analysis_schema import VideoAnalysis
 from reels.config import LabelSettings
-from reels.mediastore import MediaStore
-from reels.scoring import LABEL_INPUTS
+from reels.label.scores import LABEL_INPUTS
+from reels.label.virality import MedianRatioRule
+from reels.media.store import MediaStore
+from reels.pipeline import components
+from reels.pipeline.status import lake_status
 from reels.sources.file import FileSource
-from reels.status import lake_status
 from reels.storage.delta import DeltaStore
 from reels.storage.rows import conform
 from reels.storage.tables import (
@@ -64,7 +66,6 @@ from reels.storage.tables import (
     REELS,
     RUNS,
 )
-from reels.virality import MedianRatioRule
 from tests.fakes.gemini_server import FakeGemini
 from tests.videos import make_video
 

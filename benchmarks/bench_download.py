@@ -30,9 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.videos
 import numpy as np
 
 from reels.config import DownloadSettings
-from reels.download import download_media
-from reels.mediastore import MediaStore
-from reels.nettransport import download_client
+from reels.media.download import download_media
+from reels.media.store import MediaStore
+from reels.media.transport import download_client
 from reels.records import Reel
 from tests.factories import make_reel
 from tests.videos import make_video

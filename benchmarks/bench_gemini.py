@@ -31,9 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.fakes
 from reels import config, pipeline
 from reels.analysis import ReelContext
 from reels.analysis.gemini import GeminiAnalyzer
+from reels.analysis.ratelimit import RateLimiter
 from reels.config import GeminiSettings
-from reels.mediastore import MediaStore
-from reels.ratelimit import RateLimiter
+from reels.media.store import MediaStore
 from reels.records import MediaFile, as_row
 from reels.storage.delta import DeltaStore
 from reels.storage.tables import ANALYSES, MEDIA

@@ -23,8 +23,8 @@ import numpy as np
 import pyarrow as pa
 
 from reels.config import LabelSettings
-from reels.scoring import LABELS
-from reels.virality import MedianRatioRule, items_from_arrow
+from reels.label.scores import LABELS
+from reels.label.virality import MedianRatioRule, items_from_arrow
 
 T = datetime(2026, 11, 16, tzinfo=UTC)
 US_PER_DAY = 86_400_000_000
@@ -164,7 +164,9 @@ def main() -> None:
         f"{LABELS[c]} {n:,}" for c, n in zip(*np.unique(fast, return_counts=True), strict=True)
     )
     runs = ", ".join(f"{t:.2f}" for t in times)
-    print(f"numpy (reels.virality):   {best:7.2f} s  {args.reels / best:12,.0f} rows/s  (runs: {runs} s)")
+    print(
+        f"numpy (reels.label.virality):   {best:7.2f} s  {args.reels / best:12,.0f} rows/s  (runs: {runs} s)"
+    )
     print(f"  labels: {counts}")
     stage = []
     for _ in range(args.repeat):

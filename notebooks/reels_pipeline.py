@@ -30,7 +30,7 @@ print(params)
 
 # COMMAND ----------
 
-from reels import databricks as reels_databricks
+from reels.cli import databricks as reels_databricks
 
 args = [params["group"]] + [f"--{k}={v}" for k, v in params.items() if k != "group" and v]
 try:

@@ -1,4 +1,4 @@
-"""Regenerate the bundled sample dataset in src/reels/sample/ (two recorded scrapes plus their videos).
+"""Regenerate the bundled sample in src/reels/sources/sample_data/ (two recorded scrapes plus their videos).
 
 Run `python scripts/make_sample.py` (needs the `sample` extra: scikit-image). Everything is derived from SEED,
 so the JSON is identical on every run. The videos are byte-identical for the same ffmpeg build (x264 and the
@@ -21,7 +21,7 @@ import numpy as np
 from skimage import data, transform
 
 SEED = 20261116
-OUT = Path(__file__).resolve().parents[1] / "src" / "reels" / "sample"
+OUT = Path(__file__).resolve().parents[1] / "src" / "reels" / "sources" / "sample_data"
 SCRAPES = (datetime(2026, 11, 9, 6, tzinfo=UTC), datetime(2026, 11, 16, 6, tzinfo=UTC))
 WINDOW2 = SCRAPES[1] - timedelta(days=28)  # scrape 2 re-reads the last 4 weeks (plus pinned reels)
 FAR_OE = int(datetime(2030, 1, 1, tzinfo=UTC).timestamp())  # sample links must keep working

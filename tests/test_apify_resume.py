@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from reels import config, pipeline
-from reels.ledger import StoreLedger
-from reels.mediastore import MediaStore
+from reels.media.store import MediaStore
+from reels.pipeline.ledger import StoreLedger
 from reels.sources.apify import ApifySource
 from reels.storage.delta import DeltaStore
 from reels.storage.tables import REELS, SCRAPES

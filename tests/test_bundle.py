@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from reels import databricks
-from reels.cli import cli
+from reels.cli import cli, databricks
+from reels.config import secrets
 
 yaml = pytest.importorskip("yaml", reason="needs pyyaml (the [test] extra)")
 
@@ -134,8 +134,8 @@ def test_each_task_runs_existing_reels_commands(job: dict[str, Any]) -> None:
 
 def test_the_entry_point_is_a_console_script() -> None:
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts.get("reels-databricks") == "reels.databricks:main"
-    assert scripts["reels-databricks"] == "reels.databricks:main"
+    assert scripts.get("reels-databricks") == "reels.cli.databricks:main"
+    assert scripts["reels-databricks"] == "reels.cli.databricks:main"
 
 
 class FakeDbutils:
@@ -156,20 +156,20 @@ class FakeDbutils:
 def test_secrets_come_from_the_scope_on_databricks_else_the_environment() -> None:
     env = {"APIFY_TOKEN": "env-apify", "GEMINI_API_KEY": "env-gemini", "PATH": "/bin"}
     dbutils = FakeDbutils({"reels": {"GEMINI_API_KEY": "scope-gemini"}})
-    got = databricks.secrets_environ("reels", environ=env, dbutils=dbutils)
+    got = secrets.secrets_environ("reels", environ=env, dbutils=dbutils)
     assert got == {"APIFY_TOKEN": "env-apify", "GEMINI_API_KEY": "scope-gemini"}
-    assert databricks.secrets_environ("reels", environ=env) == {
+    assert secrets.secrets_environ("reels", environ=env) == {
         k: env[k] for k in ("APIFY_TOKEN", "GEMINI_API_KEY")
     }
-    assert databricks.secrets_environ(None, environ={}, dbutils=dbutils) == {}
+    assert secrets.secrets_environ(None, environ={}, dbutils=dbutils) == {}
 
 
 def test_an_unreadable_scope_is_a_config_error_without_the_cause() -> None:
-    with pytest.raises(databricks.ConfigError, match="'nope'") as caught:
-        databricks.secrets_environ("nope", environ={}, dbutils=FakeDbutils({}))
+    with pytest.raises(secrets.ConfigError, match="'nope'") as caught:
+        secrets.secrets_environ("nope", environ={}, dbutils=FakeDbutils({}))
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
 
 
 def test_runtime_detection() -> None:
-    assert databricks.on_databricks({"DATABRICKS_RUNTIME_VERSION": "client.4.9"})
-    assert not databricks.on_databricks({})
+    assert secrets.on_databricks({"DATABRICKS_RUNTIME_VERSION": "client.4.9"})
+    assert not secrets.on_databricks({})

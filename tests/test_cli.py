@@ -125,7 +125,7 @@ def test_ingest_and_label_from_a_file_quarantine_bad_items(workdir: Path) -> Non
 def test_piped_output_gets_a_progress_line_on_a_timer(capsys: pytest.CaptureFixture[str]) -> None:
     import time
 
-    from reels.cli import _progress_lines
+    from reels.cli.session import _progress_lines
 
     with _progress_lines("analyze (gemini)", 10, every_s=0.1) as advance:
         advance(3)

@@ -21,10 +21,10 @@ import numpy as np
 import pytest
 
 from reels.config import DownloadSettings
-from reels.download import download_media
 from reels.errors import DownloadRefused
-from reels.mediastore import MediaStore
-from reels.nettransport import CheckedBackend, download_client
+from reels.media.download import download_media
+from reels.media.store import MediaStore
+from reels.media.transport import CheckedBackend, download_client
 from reels.records import MediaFile, Reel
 from tests.factories import make_reel
 from tests.videos import make_video

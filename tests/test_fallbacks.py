@@ -31,11 +31,11 @@ from cryptography.x509.oid import NameOID
 from yt_dlp.extractor.instagram import _id_to_pk
 
 from reels.config import DownloadSettings
-from reels.download import download_media
 from reels.errors import ConfigError
-from reels.fallbacks import InstaloaderFallback, YtDlpFallback, build_fallbacks
-from reels.mediastore import MediaStore
-from reels.nettransport import download_client
+from reels.media.download import download_media
+from reels.media.fallbacks import InstaloaderFallback, YtDlpFallback, build_fallbacks
+from reels.media.store import MediaStore
+from reels.media.transport import download_client
 from tests.test_download import NOW, Net, loopback_only, mp4, reel  # noqa: F401
 
 HOSTS = ["www.instagram.com", "i.instagram.com", "instagram.com", "scontent.cdninstagram.com"]

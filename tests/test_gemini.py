@@ -19,28 +19,27 @@ import pytest
 from reels import config, pipeline
 from reels.analysis import Analyzed, ReelContext, VideoAnalysis
 from reels.analysis.fallback import FallbackAnalyzer
-from reels.analysis.gemini import (
-    GeminiAnalyzer,
+from reels.analysis.gemini import GeminiAnalyzer, estimated_tokens
+from reels.analysis.gemini_errors import (
     GeminiBadResponse,
     GeminiFileFailed,
     GeminiQuotaExhausted,
     GeminiRejected,
     GeminiUnavailable,
     GeminiUploadStuck,
-    estimated_tokens,
 )
 from reels.analysis.local import LocalAnalyzer
 from reels.analysis.prompt import DATA_END, DATA_START, PROMPT_VERSION, GeminiAnswer
+from reels.analysis.ratelimit import RateLimiter
 from reels.config import GeminiSettings
 from reels.errors import ConfigError, Permanent, Transient
-from reels.mediastore import MediaStore
-from reels.ratelimit import RateLimiter
+from reels.media.store import MediaStore
 from reels.records import MediaFile, as_row
 from reels.storage.delta import DeltaStore
 from reels.storage.tables import ANALYSES, MEDIA
 from tests.fakes.gemini_server import FakeGemini
 
-SAMPLE_MEDIA = sorted((Path(__file__).parents[1] / "src/reels/sample/media").glob("*.mp4"))
+SAMPLE_MEDIA = sorted((Path(__file__).parents[1] / "src/reels/sources/sample_data/media").glob("*.mp4"))
 PRIMARY, FALLBACK = "gemini-3.8-flash", "gemini-3.5-flash-lite"
 
 

@@ -5,8 +5,9 @@ from typing import Any
 
 import pytest
 
-from reels.ingest import field_map, link_expiry, parse_items
+from reels.config.fields import field_map
 from reels.sources.file import read_items
+from reels.sources.ingest import link_expiry, parse_items
 
 T = datetime(2026, 11, 16, 6, tzinfo=UTC)
 

@@ -18,7 +18,7 @@ from reels.storage.tables import QUARANTINE, REEL_SNAPSHOTS, REELS, RUNS
 from tests.fakes.apify_server import FakeApify
 
 TOKEN = "apify_api_test_token"
-SAMPLE = resources.files("reels") / "sample"
+SAMPLE = resources.files("reels.sources") / "sample_data"
 
 
 def sample_items(name: str) -> list[Any]:

@@ -17,11 +17,12 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reels.ads import parse_ads
 from reels.cli import cli
-from reels.ingest import REEL_FIELDS, parse_items
+from reels.config.fields import REEL_FIELDS
 from reels.records import as_row
+from reels.sources.ads import parse_ads
 from reels.sources.file import read_items
+from reels.sources.ingest import parse_items
 from reels.storage.delta import DeltaStore
 from reels.storage.tables import ADS, QUARANTINE, REEL_SNAPSHOTS, REELS, to_arrow
 
@@ -54,7 +55,9 @@ JSON = st.recursive(
 ITEMS = st.dictionaries(st.sampled_from(RAW_KEYS) | TEXT, JSON, max_size=12) | JSON
 REAL = [
     i
-    for i in json.loads(resources.files("reels").joinpath("sample/scrape_2.json").read_text(encoding="utf-8"))
+    for i in json.loads(
+        resources.files("reels.sources").joinpath("sample_data/scrape_2.json").read_text(encoding="utf-8")
+    )
     if "error" not in i
 ]
 

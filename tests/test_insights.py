@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from pydantic import create_model
 
-from reels.analysis.schema import VideoAnalysis
+from reels.analysis_schema import VideoAnalysis
 from reels.config import InsightsSettings
 from reels.insights import feature_table, findings, from_row, input_fingerprint, rank_key
 from reels.insights.effects import Support, q_values, within_account_effects

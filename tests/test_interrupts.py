@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from reels.analysis.schema import VideoAnalysis
+from reels.analysis_schema import VideoAnalysis
 from reels.storage.delta import DeltaStore
 from reels.storage.tables import ALL, ANALYSES, INSIGHTS, RUNS
 from tests.factories import clean_environ

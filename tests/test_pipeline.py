@@ -13,8 +13,8 @@ import pytest
 
 from reels import config, pipeline
 from reels.analysis import Analyzed, ReelContext, VideoAnalysis
-from reels.components import http_client
-from reels.mediastore import MediaStore
+from reels.media.store import MediaStore
+from reels.pipeline.components import http_client
 from reels.sources.sample import SampleSource
 from reels.storage.delta import DeltaStore
 from reels.storage.tables import ALL, ANALYSES, MEDIA, QUARANTINE, REELS

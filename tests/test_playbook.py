@@ -15,7 +15,7 @@ from reels.config import GeminiSettings
 from reels.insights import feature_table, findings, input_fingerprint
 from reels.insights.gemini_writer import GeminiPlaybookWriter
 from reels.insights.playbook import Draft, Drafted, TemplateWriter, evidence, grounded, write_playbook
-from reels.mediastore import MediaStore
+from reels.media.store import MediaStore
 from reels.records import Insight
 from reels.storage.delta import DeltaStore
 from reels.storage.tables import ANALYSES, INSIGHTS, PLAYBOOK, REELS, to_arrow

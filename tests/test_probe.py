@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from reels.errors import InvalidMedia
-from reels.probe import MP4_SNIFF_BYTES, VideoProbe, looks_like_mp4, parse_ffmpeg_info, probe_video
+from reels.media.probe import MP4_SNIFF_BYTES, VideoProbe, looks_like_mp4, parse_ffmpeg_info, probe_video
 from tests.videos import make_video
 
 FRAMES = [np.full((64, 48, 3), i * 10, np.uint8) for i in range(20)]  # 48x64, 2 s at 10 fps

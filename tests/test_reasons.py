@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from reels.config import LabelSettings
-from reels.reasons import fixed, grouped
-from reels.scoring import items_from_reels
-from reels.virality import MedianRatioRule
+from reels.label.reasons import fixed, grouped
+from reels.label.scores import items_from_reels
+from reels.label.virality import MedianRatioRule
 from tests.factories import T, make_reel
 
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from reels import charts
 from reels.records import Insight
-from reels.report import ReportData, render_report, safe_url
+from reels.report import charts
+from reels.report.render import ReportData, render_report, safe_url
 
 T = datetime(2026, 11, 16, 6, tzinfo=UTC)
 METHOD = "median_ratio_v0(ratio>=3,views>=10000)"

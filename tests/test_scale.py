@@ -14,10 +14,10 @@ from deltalake import DeltaTable
 
 from reels import config, pipeline
 from reels.analysis import Analyzed, ReelContext, VideoAnalysis
-from reels.components import http_client
-from reels.mediastore import MediaStore
+from reels.media.store import MediaStore
+from reels.pipeline.components import http_client
+from reels.pipeline.status import lake_status
 from reels.sources.sample import SampleSource
-from reels.status import lake_status
 from reels.storage import Cond
 from reels.storage.delta import DeltaStore
 from reels.storage.tables import ANALYSES, MEDIA, REELS, to_arrow

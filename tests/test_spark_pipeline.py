@@ -11,9 +11,9 @@ import pytest
 
 from reels import config, pipeline
 from reels.analysis.local import LocalAnalyzer
-from reels.components import http_client
 from reels.insights.playbook import TemplateWriter
-from reels.mediastore import MediaStore
+from reels.media.store import MediaStore
+from reels.pipeline.components import http_client
 from reels.sources.sample import SampleSource
 from reels.storage import Store
 from reels.storage.delta import DeltaStore

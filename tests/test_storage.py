@@ -206,7 +206,7 @@ def test_without_pyspark_the_spark_store_says_how_to_install_it(monkeypatch: pyt
 
 
 def test_a_large_batch_is_sent_in_parts_that_cover_it_once() -> None:
-    from reels.storage.spark import _parts
+    from reels.storage.spark_sql import parts as _parts
 
     batch = rows(*((f"p{i}", i) for i in range(1000)))
     parts = _parts(batch, batch.nbytes // 4)

@@ -2,7 +2,7 @@ import pytest
 
 from reels.config import DownloadSettings
 from reels.errors import DownloadRefused
-from reels.urlpolicy import check_address, check_url
+from reels.media.urlpolicy import check_address, check_url
 
 DEFAULT = DownloadSettings()
 

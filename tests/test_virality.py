@@ -10,10 +10,7 @@ import pytest
 
 from reels.config import LabelSettings
 from reels.errors import ConfigError
-from reels.records import Label, Reel
-from reels.report import _parse_method
-from reels.storage.tables import REEL_SNAPSHOTS, REELS, to_arrow
-from reels.virality import (
+from reels.label.virality import (
     MeanLastNRule,
     MedianRatioRule,
     Post,
@@ -22,6 +19,9 @@ from reels.virality import (
     latest_metrics,
     rule_for,
 )
+from reels.records import Label, Reel
+from reels.report.render import _parse_method
+from reels.storage.tables import REEL_SNAPSHOTS, REELS, to_arrow
 from tests.factories import make_reel
 
 T = datetime(2026, 11, 16, tzinfo=UTC)

@@ -18,8 +18,8 @@ import pyarrow as pa
 import pytest
 
 from reels.config import LabelSettings
-from reels.scoring import NOT_VIRAL, PENDING, VIRAL
-from reels.virality import items_from_arrow, rule_for
+from reels.label.scores import NOT_VIRAL, PENDING, VIRAL
+from reels.label.virality import items_from_arrow, rule_for
 
 T = datetime(2026, 11, 16, tzinfo=UTC)
 ACCOUNTS, REELS = 500, 40

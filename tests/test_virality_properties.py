@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reels.config import LabelSettings
+from reels.label.virality import rule_for
 from reels.records import Label, Reel
-from reels.virality import rule_for
 
 T = datetime(2026, 11, 16, tzinfo=UTC)
 DAY = timedelta(days=1)

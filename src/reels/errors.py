@@ -29,6 +29,9 @@ class ReelsError(Exception):
 class Transient(ReelsError):
     """Marker: the same operation may succeed if tried again later."""
 
+    retry_after_s: float | None = None  # seconds the server asked us to wait (Retry-After, RetryInfo)
+    whole_run: bool = False  # True: the condition holds for the rest of the run, not just this item
+
 
 class Permanent(ReelsError):
     """Marker: trying the same operation again cannot succeed."""
@@ -70,7 +73,6 @@ class MediaGone(DownloadError, Permanent):
 
 class FetchFailed(DownloadError, Transient):
     status = "failed"
-    retry_after: float | None = None  # seconds the server asked us to wait (Retry-After), when it did
 
 
 class AnalysisError(ReelsError):

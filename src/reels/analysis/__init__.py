@@ -1,4 +1,11 @@
-"""Video analysis: the `Analyzer` protocol; one module per analyzer (local; Gemini comes next)."""
+"""Stage 4, analysis: what each stored video shows, by Gemini (structured output) with the local
+analyzer as its backup, and what every video measures (local, always).
+
+In: a stored video's path and its `ReelContext` (username, caption as untrusted data, its label).
+Out: an `Analyzed` (a `VideoAnalysis`, the raw answer, tokens, cost, and which analyzer and model
+answered); `attributed` turns it into an `AnalysisRow`. One module per analyzer, behind `Analyzer`.
+Tables: none here; `reels.pipeline.analyses` reads `media` and `reels` and writes `analyses`.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from reels.analysis.schema import PROMPT_VERSION, VideoAnalysis
+from reels.analysis_schema import PROMPT_VERSION, VideoAnalysis
 
 
 @dataclass(frozen=True, slots=True)

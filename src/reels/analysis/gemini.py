@@ -14,22 +14,12 @@ Gemini's `RetryInfo` and cannot switch model):
   of them in a row on a model, the next model of `fallback_models` takes over for the rest of the run;
 - a blocked, truncated, unparseable or schema-breaking answer is a permanent `GeminiBadResponse`.
 
-Errors, all `AnalysisError`s (a 401/403 is a `ConfigError`: the key is wrong and the run stops):
-
-    GeminiError(AnalysisError)
-    ├── GeminiUnavailable      (Transient) 5xx, timeouts, connection errors after the retries
-    │   └── GeminiRateLimited  (Transient) 429 after the retries; `retry_after_s` from RetryInfo
-    ├── GeminiQuotaExhausted   (Transient) per-day quota: no more calls this run (`whole_run`)
-    ├── GeminiUploadStuck      (Transient) the uploaded video was not ACTIVE in time
-    ├── GeminiRejected         (Permanent) 4xx: the request or video is refused
-    ├── GeminiFileFailed       (Permanent) the Files API could not process the video
-    └── GeminiBadResponse      (Permanent) blocked, truncated, not JSON, or not the schema
+Errors: `gemini_errors` (a 401/403 is a `ConfigError`: the key is wrong and the run stops).
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -37,19 +27,29 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import httpx2
 from google import genai
-from google.genai import errors as genai_errors
 from google.genai import types
 from pydantic import ValidationError
 
 from reels.analysis import Analyzed, ReelContext
+from reels.analysis.gemini_errors import (
+    GeminiBadResponse,
+    GeminiError,
+    GeminiFileFailed,
+    GeminiQuotaExhausted,
+    GeminiRateLimited,
+    GeminiRejected,
+    GeminiUnavailable,
+    GeminiUploadStuck,
+    translate_error,
+)
+from reels.analysis.gemini_models import ModelChain
 from reels.analysis.prompt import PROMPT_VERSION, SYSTEM_PROMPT, GeminiAnswer, to_analysis, user_prompt
-from reels.analysis.schema import VideoAnalysis
+from reels.analysis.ratelimit import RateLimiter
+from reels.analysis_schema import VideoAnalysis
 from reels.config import GeminiSettings
-from reels.errors import AnalysisError, ConfigError, Permanent, Transient
-from reels.ratelimit import RateLimiter
-from reels.retry import RetryPolicy
+from reels.errors import ConfigError
+from reels.retry import RetryPolicy, is_transient
 
 log = logging.getLogger(__name__)
 
@@ -62,51 +62,6 @@ _RESOLUTIONS = {
     "medium": types.MediaResolution.MEDIA_RESOLUTION_MEDIUM,
     "high": types.MediaResolution.MEDIA_RESOLUTION_HIGH,
 }
-_RETRY_IN = re.compile(r"retry in ([\d.]+)\s*s", re.IGNORECASE)
-
-
-class GeminiError(AnalysisError):
-    """One reel could not be analyzed by Gemini. `model`: the model asked; `status`: the HTTP status."""
-
-    whole_run = False  # True: the condition holds for the rest of the run, not just this reel
-
-    def __init__(self, message: str, *, model: str | None = None, status: int | None = None) -> None:
-        super().__init__(message)
-        self.model, self.status = model, status
-
-
-class GeminiUnavailable(GeminiError, Transient):
-    """Gemini did not answer: 5xx, timeout or connection error. Try again later, or another model."""
-
-
-class GeminiRateLimited(GeminiUnavailable):
-    """429 for a per-minute quota; `retry_after_s` is the server's RetryInfo delay when it gave one."""
-
-    def __init__(self, message: str, *, retry_after_s: float | None = None, **kw: Any) -> None:
-        super().__init__(message, **kw)
-        self.retry_after_s = retry_after_s
-
-
-class GeminiQuotaExhausted(GeminiError, Transient):
-    """429 for a per-day quota: no Gemini call can succeed before the quota resets (midnight Pacific)."""
-
-    whole_run = True
-
-
-class GeminiUploadStuck(GeminiError, Transient):
-    """The uploaded video was still PROCESSING at the deadline."""
-
-
-class GeminiRejected(GeminiError, Permanent):
-    """Gemini refused the request (4xx other than 429): retrying the same request cannot help."""
-
-
-class GeminiFileFailed(GeminiError, Permanent):
-    """The Files API reported the uploaded video as FAILED."""
-
-
-class GeminiBadResponse(GeminiError, Permanent):
-    """Gemini answered, but not with a usable analysis: blocked, truncated, not JSON, or not the schema."""
 
 
 def make_client(settings: GeminiSettings, api_key: str) -> genai.Client:
@@ -180,11 +135,7 @@ class GeminiAnalyzer:
         self._prices = settings.price_table()
         self._slots = threading.BoundedSemaphore(settings.concurrency)
         self._lock = threading.Lock()
-        self._model_index = 0
-        self._model_failures = 0
-        self._retry_primary_at = 0.0  # after a switch, when the primary model gets another chance
-        self._exhausted: set[str] = set()  # models whose daily quota is spent: not asked again this run
-        self._stopped: GeminiError | None = None
+        self._chain = ModelChain(self.models, settings, clock)
         self._token_estimate = FIRST_TOKEN_ESTIMATE
         self.calls = 0  # generate_content requests sent
 
@@ -199,17 +150,11 @@ class GeminiAnalyzer:
 
     @property
     def current_model(self) -> str:
-        """The model to ask now: the primary, unless it was switched away from and its cool-down is not
-        over (then the next model); never one whose daily quota is spent."""
-        usable = [i for i, m in enumerate(self.models) if m not in self._exhausted] or [len(self.models) - 1]
-        index = self._model_index
-        if index and self._clock() >= self._retry_primary_at:
-            index = 0  # half-open: the primary is tried again
-        return self.models[next((i for i in usable if i >= index), usable[0])]
+        return self._chain.current
 
     def analyze(self, video: Path, context: ReelContext) -> Analyzed:
         """Analyze `video` with the current model. Raises a `GeminiError` with the reason on failure."""
-        self._raise_if_stopped()
+        self._chain.raise_if_stopped()
         try:
             size = video.stat().st_size
         except OSError as exc:
@@ -242,9 +187,9 @@ class GeminiAnalyzer:
             max_output_tokens=s.max_output_tokens,
             automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
         )
-        last: GeminiError | None = None
-        for attempt in range(self._policy.attempts):
-            self._raise_if_stopped()
+
+        def attempt() -> Analyzed:
+            self._chain.raise_if_stopped()
             model = self.current_model
             try:
                 # The slot first: a reservation counts from when its request really leaves.
@@ -264,43 +209,52 @@ class GeminiAnalyzer:
                 error = translate_error(exc, model, self._settings.timeout_s)
                 if error is None:
                     raise
-                if isinstance(error, GeminiQuotaExhausted) and self._exhaust(model, error):
-                    continue  # another model has quota left: ask it, now
-                if not isinstance(error, GeminiUnavailable):
-                    raise error from exc
-                last = error
-                self._on_unavailable(error, model)
-                if attempt + 1 < self._policy.attempts:
-                    self._wait(attempt, error)
-                continue
-            self._on_success(model)
-            input_tokens = (usage.prompt_token_count if usage else None) or 0
-            if input_tokens:
-                with self._lock:
-                    self._token_estimate = round(0.8 * self._token_estimate + 0.2 * input_tokens)
-            analysis, raw = parse_response(response, model)
-            output_tokens = (
-                ((usage.candidates_token_count or 0) + (usage.thoughts_token_count or 0)) if usage else 0
-            )
-            return Analyzed(
-                analysis,
-                raw_json=raw,
-                input_tokens=input_tokens or None,
-                output_tokens=output_tokens or None,
-                cost_usd=self._cost(model, input_tokens, output_tokens),
-                analyzer=self.name,
-                model=model,
-            )
-        assert last is not None
-        raise last
+                if isinstance(error, GeminiQuotaExhausted):
+                    self._chain.exhaust(model, error)
+                elif isinstance(error, GeminiUnavailable):
+                    self._chain.unavailable(model, error)
+                raise error from exc
+            self._chain.answered(model)
+            return self._answered(response, model)
 
-    def _wait(self, attempt: int, error: GeminiUnavailable) -> None:
+        return self._policy.call(
+            attempt, retry_if=self._worth_retrying, before_retry=self._before_retry, sleep=self._sleep
+        )
+
+    def _answered(self, response: types.GenerateContentResponse, model: str) -> Analyzed:
+        usage = response.usage_metadata
+        input_tokens = (usage.prompt_token_count if usage else None) or 0
+        if input_tokens:
+            with self._lock:
+                self._token_estimate = round(0.8 * self._token_estimate + 0.2 * input_tokens)
+        analysis, raw = parse_response(response, model)
+        output_tokens = (
+            ((usage.candidates_token_count or 0) + (usage.thoughts_token_count or 0)) if usage else 0
+        )
+        return Analyzed(
+            analysis,
+            raw_json=raw,
+            input_tokens=input_tokens or None,
+            output_tokens=output_tokens or None,
+            cost_usd=self._cost(model, input_tokens, output_tokens),
+            analyzer=self.name,
+            model=model,
+        )
+
+    def _worth_retrying(self, error: BaseException) -> bool:
+        if isinstance(error, GeminiQuotaExhausted):
+            return self._chain.stopped is None  # another model still has quota left: ask it
+        return isinstance(error, GeminiUnavailable)
+
+    def _before_retry(self, error: BaseException, delay: float) -> float:
+        """The seconds this thread still sleeps before its retry."""
+        if isinstance(error, GeminiQuotaExhausted):
+            return 0.0  # another model, now
         if isinstance(error, GeminiRateLimited):
             # Everyone waits: the quota is shared. The limiter admits the pool again after the delay.
-            delay = self._policy.delay(attempt, error.retry_after_s)
             self._limiter.pause_for(delay)
-        else:
-            self._sleep(self._policy.delay(attempt))
+            return 0.0
+        return delay
 
     def _estimate(self, context: ReelContext) -> int:
         """Input tokens to reserve for this call: from the video's length when known (gemini.md §2.3:
@@ -308,58 +262,6 @@ class GeminiAnalyzer:
         if context.duration_s:
             return estimated_tokens(context.duration_s, self._settings.fps)
         return self._token_estimate
-
-    def _on_unavailable(self, error: GeminiUnavailable, model: str) -> None:
-        if isinstance(error, GeminiRateLimited):
-            return  # a quota, not an outage: another model shares it or has its own; do not switch
-        with self._lock:
-            if model != self.current_model:
-                return  # another thread already switched
-            self._model_failures += 1
-            switch = error.status == 404 or self._model_failures >= self._settings.model_switch_after
-            position = self.models.index(model)
-            if switch and position + 1 < len(self.models):
-                self._model_index = position + 1
-                self._model_failures = 0
-                self._retry_primary_at = self._clock() + self._settings.model_cooldown_s
-                log.warning(
-                    "gemini: %s unavailable (%s); using %s, and %s again in %g s",
-                    model,
-                    error,
-                    self.current_model,
-                    self.models[0],
-                    self._settings.model_cooldown_s,
-                )
-
-    def _on_success(self, model: str) -> None:
-        with self._lock:
-            if model == self.models[0] and self._model_index:
-                self._model_index = 0  # the primary answered again: back to it for every call
-                log.warning("gemini: %s answers again", model)
-            if model == self.current_model:
-                self._model_failures = 0
-
-    def _exhaust(self, model: str, error: GeminiError) -> bool:
-        """Note `model`'s spent daily quota; True when another model may still be asked this run."""
-        with self._lock:
-            self._exhausted.add(model)
-            left = [m for m in self.models if m not in self._exhausted]
-        if left:
-            log.warning("gemini: %s is out of daily quota; using %s for the rest of the run", model, left[0])
-            return True
-        self._stop(error)
-        return False
-
-    def _stop(self, error: GeminiError) -> None:
-        with self._lock:
-            if self._stopped is None:
-                self._stopped = error
-                log.warning("gemini: no more calls this run: %s", error)
-
-    def _raise_if_stopped(self) -> None:
-        stopped = self._stopped
-        if stopped is not None:
-            raise GeminiQuotaExhausted(f"not called: {stopped}", model=stopped.model, status=stopped.status)
 
     def _cost(self, model: str, input_tokens: int, output_tokens: int) -> float | None:
         return cost_usd(self._prices, model, input_tokens, output_tokens)
@@ -402,8 +304,7 @@ class GeminiAnalyzer:
             log.warning("gemini: could not delete %s: %s", file.name, exc)
 
     def _with_retries(self, call: Callable[[], Any], what: str) -> Any:
-        last: GeminiError | None = None
-        for attempt in range(self._policy.attempts):
+        def attempt() -> Any:
             try:
                 return call()
             except Exception as exc:
@@ -411,14 +312,15 @@ class GeminiAnalyzer:
                 if error is None:
                     raise
                 if isinstance(error, GeminiQuotaExhausted):
-                    self._stop(error)
-                if not isinstance(error, Transient) or error.whole_run:
-                    raise error from exc
-                last = error
-                if attempt + 1 < self._policy.attempts:
-                    self._sleep(self._policy.delay(attempt, getattr(error, "retry_after_s", None)))
-        assert last is not None
-        raise GeminiUnavailable(f"{what} failed: {last}", status=last.status) from last
+                    self._chain.stop(error)
+                raise error from exc
+
+        try:
+            return self._policy.call(attempt, sleep=self._sleep)
+        except GeminiError as error:
+            if is_transient(error):  # retried until the attempts were spent
+                raise GeminiUnavailable(f"{what} failed: {error}", status=error.status) from error
+            raise
 
 
 # -- translating the SDK's world into ours: the one place Gemini JSON becomes a VideoAnalysis -------------
@@ -468,84 +370,8 @@ def bad_answer(exc: ValidationError, model: str) -> GeminiBadResponse:
     return GeminiBadResponse(f"the answer is {kind}: {where}: {first['msg']}", model=model)
 
 
-def translate_error(
-    exc: Exception, model: str | None, timeout_s: float, upload: bool = False
-) -> GeminiError | None:
-    """Our error for an SDK or transport exception, or None for one that is not Gemini's (a bug: re-raise)."""
-    on = f" ({model})" if model else ""
-    if isinstance(exc, httpx2.TimeoutException):
-        return GeminiUnavailable(f"Gemini timed out after {timeout_s:g} s{on}", model=model)
-    if isinstance(exc, httpx2.TransportError):
-        return GeminiUnavailable(f"cannot reach Gemini{on}: {exc!r}", model=model)
-    if isinstance(exc, genai_errors.APIError):
-        code, status = exc.code, exc.status or ""
-        message = (exc.message or "").strip() or status or "no message"
-        what = f"Gemini {code} {status}{on}: {message}"
-        if code == 429:
-            daily, delay = _quota_details(exc)
-            if daily:
-                return GeminiQuotaExhausted(
-                    f"Gemini daily quota exhausted{on}; run again after it resets (midnight Pacific)",
-                    model=model,
-                    status=code,
-                )
-            return GeminiRateLimited(what, model=model, status=code, retry_after_s=delay)
-        if code in (401, 403) or "API key" in message:
-            raise ConfigError(f"Gemini refused the API key ({code} {status}); check GEMINI_API_KEY.") from exc
-        if code == 404 and model:
-            return GeminiUnavailable(f"model not found{on}: {message}", model=model, status=code)
-        if code in (408, 409) or code >= 500:
-            return GeminiUnavailable(what, model=model, status=code)
-        return GeminiRejected(what, model=model, status=code)
-    if upload and isinstance(exc, ValueError | KeyError):
-        # The SDK's resumable-upload protocol errors (no upload URL, not finalized): the server's fault.
-        return GeminiUnavailable(f"Gemini upload failed: {exc}")
-    if isinstance(exc, ValidationError | ValueError):
-        # The SDK could not read the HTTP body as a response (e.g. a proxy's HTML page with status 200).
-        return GeminiBadResponse(f"unreadable response from Gemini{on}: {exc!s:.200}", model=model)
-    return None
-
-
-def _quota_details(exc: genai_errors.APIError) -> tuple[bool, float | None]:
-    """(is it a per-day quota, the RetryInfo delay in seconds) from a 429's body."""
-    body = exc.details if isinstance(exc.details, dict) else {}
-    details = body.get("error", {}).get("details", []) if isinstance(body.get("error"), dict) else []
-    daily, delay = False, None
-    for item in details if isinstance(details, list) else []:
-        if not isinstance(item, dict):
-            continue
-        kind = str(item.get("@type", ""))
-        if kind.endswith("QuotaFailure"):
-            for violation in item.get("violations") or []:
-                if "PerDay" in str(violation.get("quotaId", "")):
-                    daily = True
-        elif kind.endswith("RetryInfo"):
-            delay = _seconds(item.get("retryDelay"))
-    if delay is None and (match := _RETRY_IN.search(exc.message or "")):
-        delay = float(match.group(1))
-    return daily, delay
-
-
-def _seconds(duration: Any) -> float | None:
-    """A protobuf Duration in JSON ("26s", "45.837906927s") as seconds."""
-    if isinstance(duration, str) and duration.endswith("s"):
-        try:
-            return float(duration[:-1])
-        except ValueError:
-            return None
-    return None
-
-
 __all__ = [
     "GeminiAnalyzer",
-    "GeminiBadResponse",
-    "GeminiError",
-    "GeminiFileFailed",
-    "GeminiQuotaExhausted",
-    "GeminiRateLimited",
-    "GeminiRejected",
-    "GeminiUnavailable",
-    "GeminiUploadStuck",
     "answer_text",
     "bad_answer",
     "cost_usd",
@@ -554,5 +380,4 @@ __all__ = [
     "make_limiter",
     "parse_response",
     "retry_policy",
-    "translate_error",
 ]

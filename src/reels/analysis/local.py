@@ -23,9 +23,9 @@ import imageio_ffmpeg
 import numpy as np
 
 from reels.analysis import Analyzed, ReelContext
-from reels.analysis.schema import PROMPT_VERSION, Pacing, VideoAnalysis
+from reels.analysis_schema import PROMPT_VERSION, Pacing, VideoAnalysis
 from reels.errors import AnalysisError, ConfigError
-from reels.probe import VideoProbe, probe_video
+from reels.media.probe import VideoProbe, probe_video
 
 SAMPLE_FPS = 4
 # Frames are decoded with this short side: enough for a cat face to fill a 24 px detector window.

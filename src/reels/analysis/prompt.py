@@ -17,8 +17,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, create_model
 
 from reels.analysis import ReelContext
-from reels.analysis.schema import PROMPT_VERSION as SCHEMA_VERSION
-from reels.analysis.schema import VideoAnalysis
+from reels.analysis_schema import PROMPT_VERSION as SCHEMA_VERSION
+from reels.analysis_schema import VideoAnalysis
 
 # Bump the suffix whenever SYSTEM_PROMPT, user_prompt or UNDERSTANDING_FIELDS change: a new version
 # re-analyzes every reel (the version is part of the `analyses` key).

@@ -1,5 +1,9 @@
-"""What makes cat reels go viral: findings from everything we know about a reel, estimated within
-accounts, with false discoveries controlled; and the playbook written from them.
+"""Stage 5, insights: what makes cat reels go viral: findings from everything we know about a reel,
+estimated within accounts, with false discoveries controlled; and the playbook written from them.
+
+In: the labelled reels of the window and their analyses (rows). Out: `Insight`s and `Recommendation`s.
+Tables: none here; `reels.pipeline.findings` reads `reels` and `analyses` and writes `insights` and
+`playbook`.
 
     table = feature_table(reels, analyses, min_reels=5)   # features.py: reels × indicators
     found = findings(table, settings, run_id=..., now=..., fingerprint=input_fingerprint(table, settings))

@@ -18,18 +18,15 @@ from google.genai import types
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from reels.analysis.gemini import (
-    GeminiError,
-    GeminiRateLimited,
     answer_text,
     bad_answer,
     cost_usd,
     make_client,
     retry_policy,
-    translate_error,
 )
+from reels.analysis.gemini_errors import translate_error
 from reels.analysis.prompt import quote_data
 from reels.config import GeminiSettings
-from reels.errors import Transient
 from reels.insights.playbook import Draft, Drafted
 
 PROMPT_VERSION = "playbook.1"
@@ -111,22 +108,16 @@ class GeminiPlaybookWriter:
         return Drafted(drafts, tokens_in or None, tokens_out or None, cost)
 
     def _generate(self, text: str, config: types.GenerateContentConfig) -> types.GenerateContentResponse:
-        last: GeminiError | None = None
-        for attempt in range(self._policy.attempts):
+        def attempt() -> types.GenerateContentResponse:
             try:
                 return self._client.models.generate_content(model=self.model, contents=text, config=config)
             except Exception as exc:
                 error = translate_error(exc, self.model, self._settings.timeout_s)
                 if error is None:
                     raise
-                if not isinstance(error, Transient) or error.whole_run:
-                    raise error from exc
-                last = error
-                if attempt + 1 < self._policy.attempts:
-                    delay = error.retry_after_s if isinstance(error, GeminiRateLimited) else None
-                    self._sleep(self._policy.delay(attempt, delay))
-        assert last is not None
-        raise last
+                raise error from exc
+
+        return self._policy.call(attempt, sleep=self._sleep)
 
 
 __all__ = ["PROMPT_VERSION", "SYSTEM_PROMPT", "GeminiPlaybookWriter", "PlaybookAnswer"]

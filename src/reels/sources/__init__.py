@@ -1,4 +1,12 @@
-"""Where reel items come from: the `ReelSource` protocol and one module per source."""
+"""Stage 1, sources: where reel items come from, and the one place raw JSON becomes typed records.
+
+In: an Apify run of `apify/instagram-reel-scraper` (`apify`), a JSON/JSONL/CSV export (`file`), or the
+bundled sample (`sample`); an ad export (`ads`); the tracked accounts (`accounts`).
+Out: `Scrape`s of raw items; `ingest.parse_items` turns them into `Reel`s, `Snapshot`s and
+`QuarantineItem`s (every item ends as exactly one of them); `ads.parse_ads` into ad rows.
+Tables: none here; `reels.pipeline.intake` writes `reels`, `reel_snapshots`, `quarantine` and `ads`, and
+`reels.pipeline.ledger` keeps the paid Apify runs in `scrapes`.
+"""
 
 from __future__ import annotations
 

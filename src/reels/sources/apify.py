@@ -37,10 +37,10 @@ from apify_client.errors import (
     UnauthorizedError,
 )
 
-from reels.accounts import normalise_accounts
 from reels.config import ApifySettings
 from reels.errors import ConfigError, ReelsError, SourceError
 from reels.sources import Scrape
+from reels.sources.accounts import normalise_accounts
 
 PAGE_SIZE = 1000  # dataset items per request (the client's own default chunk)
 LONG_POLL = timedelta(seconds=60)  # the API holds a `waitForFinish` request at most this long

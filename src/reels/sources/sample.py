@@ -23,7 +23,7 @@ SAMPLE_HOST = "scontent-sample.cdninstagram.com"
 
 
 def _sample_dir() -> Traversable:
-    return resources.files("reels") / "sample"
+    return resources.files("reels.sources") / "sample_data"
 
 
 class SampleSource:

@@ -4,6 +4,10 @@ A stage asks a store for the columns and rows it needs (`read` with a projection
 `missing` for "rows of A with no row in B"); the backend pushes them into its engine (DataFusion over the
 Delta files, or Spark), so Python only ever holds the rows a stage works on. Every read is tallied in
 `Store.reads` (rows handed back per table), which is what the tests assert on.
+
+In: Arrow tables of rows to merge on their table's key (`merge`), reads by projection, conditions, keys.
+Out: Arrow tables; `MergeResult`s (rows inserted, updated); `Maintenance` (files compacted, vacuumed).
+Tables: every one, declared once in `tables` (`reels`, `media`, `analyses`, ...) for both backends.
 """
 
 from __future__ import annotations

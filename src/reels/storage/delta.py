@@ -18,7 +18,6 @@ would cost row-level concurrency; there liquid clustering takes this role.
 from __future__ import annotations
 
 import tempfile
-import time
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
@@ -32,10 +31,10 @@ from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundErr
 
 from reels.errors import StorageError
 from reels.storage import Cond, Maintenance, MergeResult, check
+from reels.storage.commit import retry_conflicts
 from reels.storage.rows import changed_rows, conform, dedupe_on_key, written_columns
 from reels.storage.tables import TableSpec
 
-_COMMIT_ATTEMPTS = 6
 _TARGET_SIZE = "delta.targetFileSize"
 
 
@@ -156,15 +155,16 @@ class DeltaStore:
         rows = dedupe_on_key(conform(rows, spec, columns), spec.key)
         if rows.num_rows == 0:
             return MergeResult(0, 0)
-        for attempt in range(_COMMIT_ATTEMPTS):
-            try:
-                return self._merge_once(spec, rows)
-            except CommitFailedError:
-                # Another writer committed first; a merge must be re-run against the new version.
-                time.sleep(0.05 * 2**attempt)
-            except (DeltaError, OSError) as exc:
-                raise StorageError(f"cannot write table {spec.name} at {self._path(spec)}: {exc}") from exc
-        raise StorageError(f"table {spec.name}: gave up after {_COMMIT_ATTEMPTS} conflicting commits")
+        try:
+            return retry_conflicts(
+                lambda: self._merge_once(spec, rows),
+                is_conflict=lambda e: isinstance(e, CommitFailedError),
+                table=spec.name,
+            )
+        except StorageError:
+            raise
+        except (DeltaError, OSError) as exc:
+            raise StorageError(f"cannot write table {spec.name} at {self._path(spec)}: {exc}") from exc
 
     def _merge_once(self, spec: TableSpec, rows: pa.Table) -> MergeResult:
         path = self._path(spec)

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import re
-import time
 import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -28,7 +26,16 @@ import pyarrow as pa
 
 from reels.errors import ConfigError, StorageError
 from reels.storage import Cond, Maintenance, MergeResult, check
+from reels.storage.commit import retry_conflicts
 from reels.storage.rows import conform, dedupe_on_key, written_columns
+from reels.storage.spark_sql import (
+    changed_predicate,
+    filtered,
+    optimize_counts,
+    parts,
+    quote,
+    reported_counts,
+)
 from reels.storage.tables import TableSpec
 
 if TYPE_CHECKING:  # pragma: no cover - typing only; pyspark is optional
@@ -38,7 +45,6 @@ _INSTALL_HINT = (
     "The Spark store needs pyspark: run on Databricks, or `pip install 'reels-etl[spark]'` "
     "and set [storage] spark_remote = 'sc://host:port'."
 )
-_COMMIT_ATTEMPTS = 8
 _MAX_PART_BYTES = 48 * 2**20  # Arrow bytes per MERGE source; its wire form is larger
 # A MERGE that lost a commit race did not commit anything and must be re-run against the new version:
 # Delta on Spark/Databricks names the conflict (ConcurrentAppendException, DELTA_CONCURRENT_APPEND, ...);
@@ -127,7 +133,7 @@ class SparkStore:
         self.reads: Counter[str] = Counter()
 
     def table_name(self, spec: TableSpec) -> str:
-        return ".".join(_quote(p) for p in (self.catalog, self.schema, spec.name))
+        return ".".join(quote(p) for p in (self.catalog, self.schema, spec.name))
 
     def exists(self, spec: TableSpec) -> bool:
         try:
@@ -147,7 +153,7 @@ class SparkStore:
         if not self.exists(spec) or (keys is not None and keys.num_rows == 0):
             return conform(spec.schema.empty_table(), spec, names)
         try:
-            df = _filtered(self.spark.table(self.table_name(spec)), where)
+            df = filtered(self.spark.table(self.table_name(spec)), where)
             if keys is not None:
                 wanted = self.spark.createDataFrame(conform(keys, spec, keys.column_names)).distinct()
                 df = df.join(wanted, on=keys.column_names, how="left_semi")
@@ -175,9 +181,9 @@ class SparkStore:
         if not self.exists(spec):
             return conform(spec.schema.empty_table(), spec, names)
         try:
-            df = _filtered(self.spark.table(self.table_name(spec)), where)
-            done = _filtered(self.spark.table(self.table_name(other)), other_where)
-            done = done.select(*[_quote(c) for c in on])
+            df = filtered(self.spark.table(self.table_name(spec)), where)
+            done = filtered(self.spark.table(self.table_name(other)), other_where)
+            done = done.select(*[quote(c) for c in on])
             table = self._arrow(df.join(done, on=list(on), how="left_anti"), spec, names)
         except Exception as exc:
             raise self._error("read", spec, exc) from exc
@@ -190,7 +196,7 @@ class SparkStore:
         if not self.exists(spec):
             return None
         try:
-            return int(_filtered(self.spark.table(self.table_name(spec)), where).count())
+            return int(filtered(self.spark.table(self.table_name(spec)), where).count())
         except Exception as exc:
             raise self._error("read", spec, exc) from exc
 
@@ -201,8 +207,8 @@ class SparkStore:
         if not self.exists(spec):
             return {}
         try:
-            df = _filtered(self.spark.table(self.table_name(spec)), where)
-            grouped = df.groupBy(*[_quote(c) for c in columns]).count()
+            df = filtered(self.spark.table(self.table_name(spec)), where)
+            grouped = df.groupBy(*[quote(c) for c in columns]).count()
             return {tuple(row[: len(columns)]): int(row[-1]) for row in grouped.collect()}
         except Exception as exc:
             raise self._error("read", spec, exc) from exc
@@ -220,7 +226,7 @@ class SparkStore:
         try:
             if min_files:
                 done = self.spark.sql(f"OPTIMIZE {name}").collect()
-                compacted, written = _optimize_counts(done)
+                compacted, written = optimize_counts(done)
             self.spark.sql(f"VACUUM {name} RETAIN {int(retain_hours)} HOURS").collect()
         except Exception as exc:
             lacks = r"not (yet )?(supported|implemented)|PARSE_SYNTAX_ERROR|syntax|found (OPTIMIZE|VACUUM)"
@@ -233,14 +239,14 @@ class SparkStore:
     def _arrow(self, df: Any, spec: TableSpec, names: Sequence[str]) -> pa.Table:
         present = set(df.columns)
         chosen = [c for c in names if c in present]
-        return conform(df.select(*[_quote(c) for c in chosen]).toArrow(), spec, names)
+        return conform(df.select(*[quote(c) for c in chosen]).toArrow(), spec, names)
 
     def merge(self, spec: TableSpec, rows: pa.Table) -> MergeResult:
         rows = dedupe_on_key(conform(rows, spec, written_columns(spec, rows)), spec.key)
         inserted = updated = 0
         # A Spark Connect request is capped (128 MiB by default): a large batch goes as several MERGEs.
         # Its keys are unique after the dedupe, so the parts touch disjoint rows and add up to one MERGE.
-        for part in _parts(rows, _MAX_PART_BYTES):
+        for part in parts(rows, _MAX_PART_BYTES):
             result = self._merge_part(spec, part)
             inserted, updated = inserted + result.inserted, updated + result.updated
         return MergeResult(inserted, updated)
@@ -253,18 +259,15 @@ class SparkStore:
         except Exception as exc:
             raise self._error("write", spec, exc) from exc
         try:
-            for attempt in range(_COMMIT_ATTEMPTS):
-                try:
-                    return self._merge_once(spec, source, view, rows.slice(0, 1))
-                except Exception as exc:
-                    if not _CONFLICT.search(str(exc)):
-                        raise self._error("write", spec, exc) from exc
-                    # Another writer committed first: re-run the whole MERGE against the new version.
-                    time.sleep(min(0.05 * 2**attempt, 3.0) * (0.5 + random.random()))
-            raise StorageError(
-                f"table {self.table_name(spec)}: gave up after {_COMMIT_ATTEMPTS} conflicting commits; "
-                "is another run writing it? Run again when it has finished."
+            return retry_conflicts(
+                lambda: self._merge_once(spec, source, view, rows.slice(0, 1)),
+                is_conflict=lambda e: bool(_CONFLICT.search(str(e))),
+                table=self.table_name(spec),
             )
+        except StorageError:
+            raise
+        except Exception as exc:
+            raise self._error("write", spec, exc) from exc
         finally:
             with contextlib.suppress(Exception):  # the view dies with the session anyway
                 self.spark.catalog.dropTempView(view)
@@ -281,22 +284,22 @@ class SparkStore:
                     raise
         target_columns = set(self.spark.table(name).columns)
         columns = list(source.columns)
-        changed = _changed_predicate(spec, target_columns, columns)
+        changed = changed_predicate(spec, target_columns, columns)
         counted = None if self._reports_counts else self._count(spec, view, name, changed)
         evolve = " WITH SCHEMA EVOLUTION" if self.schema_evolution else ""
-        on_key = " AND ".join(f"t.{_quote(k)} = s.{_quote(k)}" for k in spec.key)
+        on_key = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in spec.key)
         set_all, insert = "*", "*"
         if len(columns) < len(spec.columns):  # only these columns are written; the others keep their values
-            set_all = ", ".join(f"t.{_quote(c)} = s.{_quote(c)}" for c in columns)
-            names = ", ".join(_quote(c) for c in columns)
-            insert = f"({names}) VALUES ({', '.join(f's.{_quote(c)}' for c in columns)})"
+            set_all = ", ".join(f"t.{quote(c)} = s.{quote(c)}" for c in columns)
+            names = ", ".join(quote(c) for c in columns)
+            insert = f"({names}) VALUES ({', '.join(f's.{quote(c)}' for c in columns)})"
         update = "" if spec.insert_only else f"WHEN MATCHED AND ({changed}) THEN UPDATE SET {set_all} "
         statement = (
             f"MERGE{evolve} INTO {name} AS t USING {view} AS s ON {on_key} "
             f"{update}WHEN NOT MATCHED THEN INSERT {insert}"
         )
         result = self.spark.sql(statement).collect()
-        reported = _reported_counts(result)
+        reported = reported_counts(result)
         self._reports_counts = reported is not None
         if reported is not None:
             return reported
@@ -305,8 +308,8 @@ class SparkStore:
 
     def _count(self, spec: TableSpec, view: str, name: str, changed: str) -> MergeResult:
         """What the MERGE will insert and update, for engines whose MERGE does not say."""
-        first = _quote(spec.key[0])
-        on_key = " AND ".join(f"t.{_quote(k)} = s.{_quote(k)}" for k in spec.key)
+        first = quote(spec.key[0])
+        on_key = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in spec.key)
         updated = (
             "0"
             if spec.insert_only
@@ -329,86 +332,3 @@ class SparkStore:
                 "or set [storage] catalog and schema."
             )
         return StorageError(f"cannot {verb} table {self.catalog}.{self.schema}.{spec.name}: {message}.{hint}")
-
-
-def _filtered(df: Any, where: Sequence[Cond]) -> Any:
-    """The DataFrame filtered by every condition, as Column expressions (values are never SQL text)."""
-    for cond in where:
-        df = df.filter(_condition(cond))
-    return df
-
-
-def _condition(cond: Cond) -> Any:
-    from pyspark.sql import functions as F
-
-    col, value = F.col(_quote(cond.column)), cond.value
-    if cond.op == "is null":
-        return col.isNull()
-    if cond.op == "is not null":
-        return col.isNotNull()
-    if cond.op in ("in", "not in"):
-        values = list(value)
-        if not values:
-            return F.lit(cond.op == "not in")
-        return col.isin(values) if cond.op == "in" else ~col.isin(values)
-    compare = {
-        "=": col.__eq__,
-        "!=": col.__ne__,
-        "<": col.__lt__,
-        "<=": col.__le__,
-        ">": col.__gt__,
-        ">=": col.__ge__,
-    }[cond.op]
-    return compare(F.lit(value))
-
-
-def _optimize_counts(result: list[Any]) -> tuple[int, int]:
-    """Files removed and added, from Databricks' OPTIMIZE metrics row (0, 0 when it gives none)."""
-    try:
-        metrics = result[0].asDict(recursive=True)["metrics"]
-        return int(metrics["numFilesRemoved"]), int(metrics["numFilesAdded"])
-    except (IndexError, KeyError, TypeError, ValueError):
-        return 0, 0
-
-
-def _quote(identifier: str) -> str:
-    return "`" + identifier.replace("`", "``") + "`"
-
-
-def _changed_predicate(spec: TableSpec, target_columns: set[str], columns: list[str]) -> str:
-    """True when the source row differs from the stored one. `IS DISTINCT FROM`, not `<>`, so a change to
-    or from NULL counts; a column the table does not have yet counts when the source has a value for it."""
-    terms = [
-        f"(t.{_quote(c)} IS DISTINCT FROM s.{_quote(c)})"
-        if c in target_columns
-        else f"(s.{_quote(c)} IS NOT NULL)"
-        for c in columns
-        if c not in spec.key and c not in spec.wide
-    ]
-    return _any_of(terms) if terms else "FALSE"
-
-
-def _any_of(terms: list[str]) -> str:
-    """OR of the terms as a balanced tree, so no SQL parser meets a 40-deep chain."""
-    if len(terms) <= 2:
-        return " OR ".join(terms)
-    mid = len(terms) // 2
-    return f"({_any_of(terms[:mid])}) OR ({_any_of(terms[mid:])})"
-
-
-def _parts(rows: pa.Table, max_bytes: int) -> list[pa.Table]:
-    """The rows in consecutive slices of at most about max_bytes each (none when there are no rows)."""
-    if rows.num_rows == 0:
-        return []
-    per_part = max(1, int(rows.num_rows * max_bytes / max(rows.nbytes, 1)))
-    return [rows.slice(start, per_part) for start in range(0, rows.num_rows, per_part)]
-
-
-def _reported_counts(result: list[Any]) -> MergeResult | None:
-    """Spark/Databricks MERGE returns num_inserted_rows and num_updated_rows; pysail returns only `count`."""
-    if len(result) != 1:
-        return None
-    row = result[0].asDict()
-    if "num_inserted_rows" not in row or "num_updated_rows" not in row:
-        return None
-    return MergeResult(int(row["num_inserted_rows"] or 0), int(row["num_updated_rows"] or 0))

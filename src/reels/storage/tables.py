@@ -9,7 +9,7 @@ from typing import Any, Literal, get_args, get_origin
 
 import pyarrow as pa
 
-from reels.analysis.schema import VideoAnalysis
+from reels.analysis_schema import VideoAnalysis
 
 TS = pa.timestamp("us", tz="UTC")
 STR_LIST = pa.list_(pa.string())
@@ -34,6 +34,11 @@ class TableSpec:
     @property
     def columns(self) -> list[str]:
         return self.schema.names
+
+    @property
+    def narrow(self) -> tuple[str, ...]:
+        """Every column but the wide ones."""
+        return tuple(c for c in self.schema.names if c not in self.wide)
 
 
 def _spec(

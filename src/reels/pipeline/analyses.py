@@ -1,0 +1,249 @@
+"""The analysis stage over `media`, `reels` and `analyses`: every stored video not yet analyzed by this
+analyzer and prompt version is asked once; each answer is journaled as it arrives, merged in batches.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Set
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from reels.analysis import Analyzer, ReelContext, attributed, done_keys
+from reels.errors import AnalysisError, InvalidMedia
+from reels.pipeline.job import Job, post_keys
+from reels.pipeline.journal import Journal, replay, run_journaled
+from reels.records import AnalysisRow, StageCounts, as_row
+from reels.storage import Cond
+from reels.storage.tables import (
+    ANALYSES,
+    MEDIA,
+    REELS,
+)
+
+# Results are merged every this many items: each merge is a commit and (for new keys) a file, and the
+# analyses are journaled one by one before that, so nothing paid for waits on a merge.
+_ANALYSIS_BATCH = 250
+_VIDEO = ("post_id", "sha256", "path", "duration_s")  # what an analyzer is given of a stored video
+_STORED = (Cond("status", "=", "ok"),)
+_CONTEXT = ("post_id", "username", "caption", "virality_label", "viral_ratio", "baseline_views")
+
+
+def analyze(
+    job: Job,
+    analyzer: Analyzer,
+    *,
+    retry_failed: bool = False,
+    redo: frozenset[str] = frozenset(),
+    measure: Analyzer | None = None,
+) -> StageCounts:
+    """Analyze stored videos with no analysis yet by this analyzer (any of its models) and prompt version;
+    then, with `measure` (the local analyzer, when Gemini analyzes), measure every video it has not measured.
+
+    `redo`: analyzer names whose rows do not count as done (`--redo local` re-asks Gemini for the reels the
+    local backup did when Gemini was down). The measurements come second so that a crash between the two
+    never leaves a measured-only reel that would count as done for Gemini's local backup.
+    """
+    counts = StageCounts("analyze")
+    recovered = replay(journal_folder(job), ANALYSES, job.store)  # answers a crashed run had not merged
+    if recovered:
+        counts.add("recovered", recovered)
+    keys = {k for k in done_keys(analyzer) if k[0] not in redo}
+    answered: Counter[tuple[str, str]] = Counter()
+    try:
+        done = _analysis_pass(job, analyzer, keys, counts, answered, retry_failed=retry_failed)
+        counts.add("already_analyzed", done)
+        if measure is not None:
+            _analysis_pass(
+                job, measure, done_keys(measure), counts, answered, retry_failed, "measured", "measure_failed"
+            )
+    finally:
+        counts.notes += answered_notes(answered, counts, asked=analyzer.name)
+    return counts
+
+
+def answered_notes(answered: Counter[tuple[str, str]], counts: StageCounts, *, asked: str) -> list[str]:
+    """Who really answered, per analyzer and model, and what to do when the backup stood in for Gemini."""
+    if not answered:
+        return []
+    notes = ["answered by " + " · ".join(f"{a} ({m}) ×{n}" for (a, m), n in sorted(answered.items()))]
+    stood_in = counts.counts.get("by_local", 0) if asked != "local" else 0
+    if stood_in:
+        notes.append(
+            f"the local analyzer stood in for {asked} on {stood_in} reels; `reels analyze --redo local` "
+            f"asks {asked} for them again"
+        )
+    return notes
+
+
+def _analysis_pass(
+    job: Job,
+    analyzer: Analyzer,
+    keys: Set[tuple[str, str, str]],
+    counts: StageCounts,
+    answered: Counter[tuple[str, str]],
+    retry_failed: bool = False,
+    ok_key: str = "analyzed",
+    failed_key: str = "failed",
+) -> int:
+    """Run `analyzer` over the stored videos with no row under `keys`; returns how many had one already."""
+    todo = _unanalyzed(job, keys, retry_failed)
+    stored = job.store.count(MEDIA, [Cond("status", "=", "ok")]) or 0
+    todo = _present_videos(job, todo)
+    shas = sorted({m["sha256"] for m in todo if m["sha256"]})
+    by_sha = {
+        a["sha256"]: a
+        for a in job.rows(ANALYSES, where=[Cond("sha256", "in", shas), Cond("status", "=", "ok")])
+        if (a["analyzer"], a["model"], a["prompt_version"]) in keys
+    }
+    reels = {r["post_id"]: r for r in job.rows(REELS, _CONTEXT, keys=post_keys(m["post_id"] for m in todo))}
+    reused: list[AnalysisRow] = []
+    fresh = []
+    for m in todo:
+        cached = by_sha.get(m["sha256"])
+        if cached:  # the same video under another post: reuse, pay nothing
+            reused.append(_reuse(cached, m["post_id"], job))
+            counts.add("reused")
+        else:
+            fresh.append(m)
+    job.merge(ANALYSES, [as_row(a) for a in reused])
+    cost = 0.0
+
+    def one(m: dict[str, Any]) -> AnalysisRow:
+        return _analyze_one(analyzer, m, reels.get(m["post_id"], {}), job)
+
+    def merge(rows: list[AnalysisRow]) -> None:
+        nonlocal cost
+        job.merge(ANALYSES, [as_row(a) for a in rows])
+        for row in rows:
+            counts.add(ok_key if row.status == "ok" else failed_key)
+            if row.status == "ok":
+                answered[(row.analyzer, row.model)] += 1
+            if row.analyzer != analyzer.name:
+                counts.add(f"by_{row.analyzer}")
+            cost += row.cost_usd or 0.0
+
+    try:
+        with job.progress(f"analyze ({analyzer.name})", len(fresh)) as advance:
+            run_journaled(
+                fresh,
+                one,
+                workers=getattr(analyzer, "concurrency", None) or job.settings.analyze.concurrency,
+                journal=Journal(journal_folder(job), ANALYSES, f"{job.run_id}-{analyzer.name}"),
+                row_of=as_row,
+                merge=merge,
+                batch=_ANALYSIS_BATCH,
+                advance=advance,
+            )
+    finally:
+        counts.add("cost_usd_micros", round(cost * 1e6))
+    return stored - len(todo)
+
+
+def _unanalyzed(job: Job, keys: Set[tuple[str, str, str]], retry_failed: bool) -> list[dict[str, Any]]:
+    """Stored videos with no `analyses` row under `keys` (an ok one, with `retry_failed`): one anti-join
+    per (analyzer, prompt version) of the keys, run by the engine, intersected here."""
+    groups: dict[tuple[str, str], set[str]] = {}
+    for name, model, prompt in keys:
+        groups.setdefault((name, prompt), set()).add(model)
+    todo: dict[str, dict[str, Any]] | None = None
+    for (name, prompt), models in sorted(groups.items()):
+        done_where = [
+            Cond("analyzer", "=", name),
+            Cond("prompt_version", "=", prompt),
+            Cond("model", "in", sorted(models)),
+            *([Cond("status", "=", "ok")] if retry_failed else []),
+        ]
+        rows = job.store.missing(
+            MEDIA, ANALYSES, on=("post_id",), columns=_VIDEO, where=_STORED, other_where=done_where
+        ).to_pylist()
+        found = {r["post_id"]: r for r in rows}
+        todo = found if todo is None else {k: v for k, v in todo.items() if k in found}
+    if todo is None:  # no keys: nothing counts as done
+        todo = {r["post_id"]: r for r in job.rows(MEDIA, _VIDEO, _STORED)}
+    return sorted(todo.values(), key=lambda m: m["post_id"])
+
+
+def _present_videos(job: Job, todo: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The videos still in the media store; a vanished one is marked failed, so the next download fetches
+    it again, instead of failing its analysis."""
+    gone = {m["post_id"] for m in todo if not (m["path"] and Path(m["path"]).is_file())}
+    if gone:
+        error = "the video file is missing from the media store; it will be downloaded again"
+        marks = post_keys(sorted(gone))
+        marks = marks.append_column("status", pa.array(["failed"] * len(gone)))
+        job.store.merge(MEDIA, marks.append_column("error", pa.array([error] * len(gone))))
+    return [m for m in todo if m["post_id"] not in gone]
+
+
+def journal_folder(job: Job) -> Path:
+    """Where answered-but-not-yet-merged results wait: beside the videos, on the same disk or volume."""
+    return job.media.root / ".journal"
+
+
+def _analyze_one(analyzer: Analyzer, media: dict[str, Any], reel: dict[str, Any], job: Job) -> AnalysisRow:
+    context = ReelContext(
+        media["post_id"],
+        reel.get("username", ""),
+        reel.get("caption") or "",
+        reel.get("virality_label"),
+        reel.get("viral_ratio"),
+        reel.get("baseline_views"),
+        media.get("duration_s"),
+    )
+    base = dict(
+        post_id=media["post_id"],
+        analyzer=analyzer.name,
+        model=analyzer.model,
+        prompt_version=analyzer.prompt_version,
+        sha256=media["sha256"],
+        analyzed_at=job.now,
+        run_id=job.run_id,
+    )
+    try:
+        out = analyzer.analyze(Path(media["path"]), context)
+    except (AnalysisError, InvalidMedia) as exc:
+        return AnalysisRow(
+            **base,
+            status="failed",
+            error=str(exc),
+            note=None,
+            fields={},
+            raw_json=None,
+            input_tokens=None,
+            output_tokens=None,
+            cost_usd=None,
+        )
+    out = attributed(out, analyzer)
+    produced_by = dict(analyzer=out.analyzer, model=out.model, prompt_version=out.prompt_version)
+    return AnalysisRow(
+        **base | produced_by,
+        status="ok",
+        error=None,
+        note=out.note,
+        fields=out.analysis.model_dump(),
+        raw_json=out.raw_json or out.analysis.model_dump_json(),
+        input_tokens=out.input_tokens,
+        output_tokens=out.output_tokens,
+        cost_usd=out.cost_usd,
+    )
+
+
+def _reuse(cached: dict[str, Any], post_id: str, job: Job) -> AnalysisRow:
+    fields = {k: v for k, v in cached.items() if k not in {f.name for f in dataclasses.fields(AnalysisRow)}}
+    meta = {f.name: cached[f.name] for f in dataclasses.fields(AnalysisRow) if f.name != "fields"}
+    return AnalysisRow(
+        **meta
+        | dict(
+            post_id=post_id,
+            fields=fields,
+            cost_usd=0.0,
+            input_tokens=0,
+            output_tokens=0,
+            analyzed_at=job.now,
+            run_id=job.run_id,
+        )
+    )

@@ -1,0 +1,345 @@
+"""The HTML report for marketers: one self-contained file (inline CSS, inline SVG charts, no scripts).
+
+Pure rendering: `render_report(ReportData) -> str`; the caller writes the file. The template is
+`templates/report.html` beside this module, rendered by Jinja2 with autoescape on, since captions,
+usernames and errors are untrusted text. Links go only to http(s) addresses.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib import resources
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from reels.insights import rank_key, subject
+from reels.insights.wording import multiple, multiple_of
+from reels.label.virality import TIERS
+from reels.records import Insight
+from reels.report import charts
+
+CAPTION_CHARS = 140
+TOP_FEATURES = 12  # rows in the lift chart
+MAX_FAILURES = 200  # failures listed one by one; the rest are counted
+MAX_VIRAL_ROWS = 200  # viral reels listed, the highest ratios first; the rest are counted
+MAX_ACCOUNT_ROWS = 100  # accounts in the labels table, the most viral first
+MAX_CHART_ACCOUNTS = 30  # accounts in the labels chart
+MAX_POINTS = 3000  # viral, and other, reels on the scatter: an even sample of each beyond this
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """Everything the report shows, read from the tables by the caller."""
+
+    generated_at: datetime
+    run: Mapping[str, Any] | None  # the last `runs` row
+    reels: Sequence[Mapping[str, Any]]  # the `reels` rows shown one by one (viral, plotted, cited)
+    analyses: Sequence[Mapping[str, Any]]  # ok `analyses` rows of those reels
+    insights: Sequence[Insight]  # the latest run's findings, any order: shown supported first, then by q
+    playbook: Sequence[Mapping[str, Any]] = ()  # the latest `playbook` rows
+    media_status: Mapping[str, int] = field(default_factory=dict)  # media rows per status
+    failures: Sequence[Mapping[str, Any]] = ()  # post_id, stage, status, error
+    quarantined: int = 0
+    # Counted by the engine over the whole lake; when absent (small inputs, tests) counted from `reels` and
+    # `analyses`, which then hold everything rather than only the rows shown.
+    labels: Mapping[tuple[Any, ...], int] | None = None  # (username, virality_label) → reels
+    methods: Sequence[str] | None = None  # the virality methods in use
+    producers: Mapping[str, int] | None = None  # "analyzer (model)" → ok analyses
+    answered: Mapping[str, int] | None = None  # the same, for the run shown
+    analyzed: int | None = None  # reels with an ok analysis
+
+
+def render_report(data: ReportData) -> str:
+    """The report as one HTML document."""
+    env = jinja2.Environment(
+        autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True
+    )
+    env.filters.update(count=charts.compact, ratio=ratio, pct=pct, when=when)
+    source = resources.files("reels.report").joinpath("templates/report.html").read_text(encoding="utf-8")
+    return env.from_string(source).render(**_view(data))
+
+
+def ratio(x: float | None) -> str:
+    return "—" if x is None else f"{x:.1f}×"
+
+
+def pct(x: float | None, decimals: int = 1) -> str:
+    """A fraction as a percentage: 0.0532 → "5.3%"."""
+    return "—" if x is None else f"{x * 100:.{decimals}f}%"
+
+
+def when(t: datetime | None) -> str:
+    return "—" if t is None else t.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def safe_url(url: Any, post_id: Any = None) -> str:
+    """An http(s) link, or the reel's Instagram address from its post_id, or "" (no link)."""
+    if isinstance(url, str) and re.match(r"https?://", url, re.IGNORECASE):
+        return url
+    if isinstance(post_id, str) and re.fullmatch(r"[A-Za-z0-9_-]+", post_id):
+        return f"https://www.instagram.com/reel/{post_id}/"
+    return ""
+
+
+def excerpt(text: str | None, limit: int = CAPTION_CHARS) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def listed_viral(reels: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The post ids of the viral reels the report lists one by one (the highest ratios)."""
+    viral = [r for r in reels if r.get("virality_label") == "viral"]
+    viral.sort(key=lambda r: (-(r.get("viral_ratio") or 0), str(r.get("post_id"))))
+    return [str(r["post_id"]) for r in viral[:MAX_VIRAL_ROWS]]
+
+
+def _view(data: ReportData) -> dict[str, Any]:
+    reels = sorted(data.reels, key=lambda r: (str(r.get("username")), str(r.get("post_id"))))
+    by_id = {r["post_id"]: r for r in reels}
+    analyses = _analyses_by_post(data.analyses)
+    viral = sorted(
+        (r for r in reels if r.get("virality_label") == "viral"),
+        key=lambda r: (-(r.get("viral_ratio") or 0), str(r.get("post_id"))),
+    )
+    labels = data.labels
+    if labels is None:
+        labels = Counter((r.get("username"), r.get("virality_label")) for r in reels)
+    per_account: dict[str, Counter[str]] = defaultdict(Counter)
+    for (user, label), n in labels.items():
+        per_account[str(user)][str(label or "unlabelled")] += n
+    viral_total = sum(c["viral"] for c in per_account.values())
+    producers = data.producers if data.producers is not None else _producers(data.analyses)
+    answered = data.answered
+    if answered is None:
+        mine = [a for a in data.analyses if data.run and a.get("run_id") == data.run.get("run_id")]
+        answered = _producers(mine)
+    ranked = sorted(data.insights, key=rank_key)
+    insights = [_insight(i, by_id) for i in ranked]
+    tested = [i for i in ranked if i.verdict != "not_enough_data"]
+    playbook = sorted(data.playbook, key=lambda r: int(r["rank"]))
+    seen = {k for c in per_account.values() for k in c}
+    failures = sorted(data.failures, key=lambda f: (str(f.get("stage")), str(f.get("post_id"))))
+    methods = sorted(
+        data.methods
+        if data.methods is not None
+        else {str(r["virality_method"]) for r in reels if r.get("virality_method")}
+    )
+    threshold = next((m["ratio"] for m in map(_parse_method, methods) if m.get("ratio")), None)
+    return dict(
+        generated_at=data.generated_at,
+        run=_run(data.run),
+        totals=dict(
+            reels=sum(labels.values()),
+            accounts=len(per_account),
+            viral=viral_total,
+            analyzed=len(analyses) if data.analyzed is None else data.analyzed,
+            supported=sum(1 for i in data.insights if i.supported),
+            tested=len(tested),
+        ),
+        playbook=[
+            dict(text=r["recommendation"], cites=[str(x) for x in r.get("insight_ids") or []])
+            for r in playbook
+        ],
+        playbook_by=_writer(playbook[0]) if playbook else None,
+        playbook_note=playbook[0].get("note") if playbook else None,
+        insight_sources=sorted({s for i in data.insights for s in i.sources}),
+        viral=[_viral_row(r, analyses.get(r["post_id"])) for r in viral[:MAX_VIRAL_ROWS]],
+        more_viral=max(0, viral_total - MAX_VIRAL_ROWS),
+        supported=[i for i in insights if i["verdict"] == "supported"],
+        unsupported=[i for i in insights if i["verdict"] == "not_supported"],
+        thin=[i for i in insights if i["verdict"] == "not_enough_data"],
+        accounts=[
+            dict(username=u, counts=dict(c), total=sum(c.values()))
+            for u, c in sorted(per_account.items(), key=lambda uc: (-uc[1]["viral"], uc[0]))[
+                :MAX_ACCOUNT_ROWS
+            ]
+        ],
+        more_accounts=max(0, len(per_account) - MAX_ACCOUNT_ROWS),
+        label_names=[k for k in charts.LABEL_COLOURS if k in seen] + sorted(seen - set(charts.LABEL_COLOURS)),
+        failures=failures[:MAX_FAILURES],
+        more_failures=max(0, len(failures) - MAX_FAILURES),
+        media_status=dict(sorted(data.media_status.items())),
+        quarantined=data.quarantined,
+        methods=[dict(text=m, **_parse_method(m)) for m in methods],
+        tiers=[(name, floor) for floor, name in TIERS],
+        analyzers=[f"{k} ×{n}" for k, n in sorted(producers.items())],
+        answered=", ".join(f"{k} ×{n}" for k, n in sorted(answered.items())),
+        chart_views=Markup(charts.views_vs_baseline(_points(reels), ratio=threshold)),
+        chart_features=Markup(charts.lifts([_interval(i) for i in tested[:TOP_FEATURES]])),
+        chart_labels=Markup(
+            charts.label_bars(
+                dict(
+                    sorted(per_account.items(), key=lambda uc: (-uc[1]["viral"], uc[0]))[:MAX_CHART_ACCOUNTS]
+                )
+            )
+        ),
+    )
+
+
+def _producers(analyses: Sequence[Mapping[str, Any]]) -> Counter[str]:
+    """Reels per analyzer and model that really answered: "gemini (gemini-3.8-flash)" → 140."""
+    return Counter(f"{a.get('analyzer')} ({a.get('model')})" for a in analyses)
+
+
+def _run(run: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if run is None:
+        return None
+    counts = _json(run.get("counts_json"), {})
+    started, finished = run.get("started_at"), run.get("finished_at")
+    minutes = (finished - started).total_seconds() / 60 if started and finished else None
+    return dict(
+        run_id=run.get("run_id"),
+        command=run.get("command"),
+        source=run.get("source") or "—",
+        analyzer=run.get("analyzer") or "—",
+        status=run.get("status") or "—",
+        started_at=started,
+        minutes=minutes,
+        cost_usd=run.get("cost_usd") or 0.0,
+        stages={
+            stage: {k: n for k, n in sorted(c.items()) if k != "cost_usd_micros"}
+            for stage, c in counts.items()
+            if isinstance(c, Mapping)
+        },
+        notes=[str(n) for n in _json(run.get("notes_json"), [])],
+        error=run.get("error"),
+    )
+
+
+def _json(text: Any, default: Any) -> Any:
+    try:
+        value = json.loads(text) if text else default
+    except (TypeError, ValueError):
+        return default
+    return value if isinstance(value, type(default)) else default
+
+
+def _parse_method(method: str) -> dict[str, Any]:
+    """A label rule's numbers: `median_ratio_v0(ratio>=3,views>=10000)` → ratio 3, min_views 10000."""
+    found: dict[str, Any] = dict.fromkeys(("ratio", "min_views", "z", "age", "window", "last"))
+    found["median"] = method.startswith("median_ratio")
+    if m := re.search(r"ratio>=([0-9.]+)", method):
+        found["ratio"] = float(m.group(1))
+    if m := re.search(r"views>=([0-9]+)", method):
+        found["min_views"] = int(m.group(1))
+    for key, pattern in (
+        ("z", r"z>=([0-9.]+)"),
+        ("age", r"age>=([0-9.]+)d"),
+        ("window", r"window=([0-9.]+)d"),
+    ):
+        if m := re.search(pattern, method):
+            found[key] = float(m.group(1))
+    if m := re.search(r"last=(\d+)", method):
+        found["last"] = int(m.group(1))
+    return found
+
+
+def _analyses_by_post(rows: Sequence[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    """One analysis per reel: a model's (with a summary) before the local measurements."""
+    out: dict[str, Mapping[str, Any]] = {}
+    for a in sorted(
+        rows, key=lambda a: (a.get("summary") is None, str(a.get("analyzer")), str(a.get("model")))
+    ):
+        out.setdefault(a["post_id"], a)
+    return out
+
+
+def _describe(analysis: Mapping[str, Any] | None) -> str:
+    """What the video is, in a phrase: the model's summary, or the local analyzer's measurements."""
+    if analysis is None:
+        return ""
+    if analysis.get("summary"):
+        return excerpt(analysis["summary"])
+    parts = []
+    if analysis.get("duration_s") is not None:
+        parts.append(f"{analysis['duration_s']:.0f} s")
+    if analysis.get("cuts_per_s") is not None:
+        parts.append(f"{analysis['cuts_per_s']:.2f} cuts/s")
+    if analysis.get("cat_frame_share") is not None:
+        parts.append(f"cat in {analysis['cat_frame_share'] * 100:.0f}% of frames")
+    if analysis.get("has_audio") is False:
+        parts.append("no sound")
+    return " · ".join(parts)
+
+
+def _viral_row(r: Mapping[str, Any], analysis: Mapping[str, Any] | None) -> dict[str, Any]:
+    return dict(
+        username=r.get("username"),
+        post_id=r.get("post_id"),
+        url=safe_url(r.get("url"), r.get("post_id")),
+        caption=excerpt(r.get("caption")),
+        views=r.get("views"),
+        views_field=r.get("views_field"),
+        baseline=r.get("baseline_views"),
+        baseline_n=r.get("baseline_n"),
+        baseline_source=r.get("baseline_source"),
+        ratio=r.get("viral_ratio"),
+        tier=r.get("virality_tier"),
+        engagement=r.get("engagement_rate"),
+        reason=r.get("virality_reason"),
+        posted_at=r.get("posted_at"),
+        about=_describe(analysis),
+    )
+
+
+def _writer(row: Mapping[str, Any]) -> str:
+    return f"{row.get('writer')} ({row['model']})" if row.get("model") else str(row.get("writer"))
+
+
+def _insight(i: Insight, reels: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    examples = []
+    for pid in i.example_post_ids:
+        reel = reels.get(pid) or {}
+        examples.append(dict(post_id=pid, username=reel.get("username"), url=safe_url(reel.get("url"), pid)))
+    return dict(
+        insight_id=i.insight_id,
+        statement=i.statement,
+        verdict=i.verdict,
+        supported=i.supported,
+        q_value=None if i.q_value is None else ("q < 0.001" if i.q_value < 0.001 else f"q = {i.q_value:.3f}"),
+        sources=", ".join(i.sources),
+        examples=examples,
+    )
+
+
+def _interval(i: Insight) -> charts.Interval:
+    name = subject(i)
+    low, high = i.ci_low or 0.0, i.ci_high or 0.0
+    return charts.Interval(
+        label=excerpt(name[:1].upper() + name[1:], 36),
+        values=f"{multiple_of(i.lift)} ({multiple(low)}–{multiple(high)})",
+        difference=i.effect or 0.0,
+        low=low,
+        high=high,
+        supported=i.supported,
+    )
+
+
+def _points(reels: Sequence[Mapping[str, Any]]) -> list[charts.Point]:
+    """Up to MAX_POINTS viral reels and as many others, each an even, deterministic sample (by post id)
+    beyond that, so the scatter stays a few hundred kB however large the lake."""
+    plotted = sorted(
+        (r for r in reels if r.get("baseline_views") and r.get("views")), key=lambda r: str(r.get("post_id"))
+    )
+    keep: set[int] = set()
+    for viral in (True, False):
+        group = [r for r in plotted if (r.get("virality_label") == "viral") == viral]
+        keep |= {id(r) for r in group[:: max(1, math.ceil(len(group) / MAX_POINTS))]}
+    return [
+        charts.Point(
+            label=f"@{r.get('username')} · {r.get('post_id')}",
+            baseline=float(r["baseline_views"]),
+            views=float(r["views"]),
+            viral=r.get("virality_label") == "viral",
+        )
+        for r in plotted
+        if id(r) in keep
+    ]
