@@ -12,7 +12,7 @@ niche ratio are reported beside it and never decide it.
 
 Pure: no I/O and no clock. A reel's age is its own `scraped_at − posted_at`, so labels depend only on the
 stored data and a changed threshold relabels the whole history. The legacy rules (`mean_last_50`,
-`top_percent`) live in `virality_legacy` for comparison.
+`top_percent`) live in `reels.label.legacy` for comparison.
 """
 
 from __future__ import annotations
