@@ -22,15 +22,19 @@ class StoreLedger:
     def __init__(self, store: Store, run_id: str, clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
         self.store, self.run_id, self.clock = store, run_id, clock
 
-    def pending(self, actor_id: str) -> tuple[str, str] | None:
-        waiting = self._rows(Cond("actor_id", "=", actor_id), Cond("status", "=", "RUNNING"))
+    def pending(self, actor_id: str, purpose: str = "reels") -> tuple[str, str] | None:
+        running = self._rows(Cond("actor_id", "=", actor_id), Cond("status", "=", "RUNNING"))
+        # Rows written before runs had a purpose were all reel scrapes.
+        waiting = [r for r in running if (r.get("purpose") or "reels") == purpose]
         if not waiting:
             return None
         newest = max(waiting, key=lambda r: r["started_at"])
         return newest["apify_run_id"], newest["dataset_id"]
 
-    def started(self, run_id: str, actor_id: str, dataset_id: str) -> None:
-        row = dict(apify_run_id=run_id, actor_id=actor_id, dataset_id=dataset_id, status="RUNNING")
+    def started(self, run_id: str, actor_id: str, dataset_id: str, purpose: str = "reels") -> None:
+        row = dict(
+            apify_run_id=run_id, actor_id=actor_id, dataset_id=dataset_id, status="RUNNING", purpose=purpose
+        )
         self._write(row | dict(started_at=self.clock(), ended_at=None, run_id=self.run_id))
 
     def ended(self, run_id: str, status: str) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 from reels.config.fields import AD_COLUMNS
 from reels.errors import InputError
 from reels.records import QuarantineItem
-from reels.sources.ingest import MAX_COUNT, is_text, raw_json
+from reels.sources.raw import MAX_COUNT, is_text, raw_json
 
 _COUNTS = ("impressions", "reach", "plays", "likes", "comments", "shares", "saves")
 
