@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
+from reels.accounts.names import normalise_account, read_accounts, write_accounts
 from reels.config import ApifySettings
 from reels.errors import ConfigError, SourceError
-from reels.sources.accounts import normalise_account, read_accounts, write_accounts
 from reels.sources.apify import ApifySource, actor_input
 from reels.sources.ingest import parse_items
 from tests.fakes.apify_server import FINISHED_AT, FakeApify

@@ -95,13 +95,15 @@ def test_the_stage_groups_run_in_order(job: dict[str, Any]) -> None:
     tasks = {t["task_key"]: t for t in job["tasks"]}
     after = {k: [d["task_key"] for d in t.get("depends_on", [])] for k, t in tasks.items()}
     assert after == {
-        "ingest_label": [],
+        "accounts": [],
+        "ingest_label": ["accounts"],
         "download": ["ingest_label"],
         "analyze": ["download"],
         "insights_report": ["analyze"],
     }
     groups = [t["python_wheel_task"]["named_parameters"]["group"] for t in job["tasks"]]
-    assert groups == ["ingest-label", "download", "analyze", "insights-report"]
+    assert groups == ["accounts", "ingest-label", "download", "analyze", "insights-report"]
+    assert tasks["ingest_label"]["run_if"] == "ALL_DONE"  # a failed rotation never stops the scrape
 
 
 def test_tasks_pass_job_parameters_by_name(job: dict[str, Any]) -> None:
@@ -126,7 +128,10 @@ def test_each_task_runs_existing_reels_commands(job: dict[str, Any]) -> None:
         argv = [f"--{k}={JOB_PARAMETER.sub(lambda m: str(defaults[m[1]]), str(v))}" for k, v in named.items()]
         args = databricks.parse_task_args([*argv, "--run_date=2026-11-23"])  # a pushed-down extra
         for command in databricks.stage_commands(args.group, args.source, args.analyzer, args.config):
+            group = cli.commands[command[0]]
             assert command[0] in cli.commands, shlex.join(command)
+            if command[1:2] and not command[1].startswith("-"):
+                assert command[1] in group.commands, shlex.join(command)  # type: ignore[attr-defined]
         env = databricks.settings_environ(vars(args))
         assert env["REELS_STORAGE__KIND"] == "spark"
         assert env["REELS_PATHS__MEDIA"].startswith("/Volumes/")

@@ -154,5 +154,8 @@ def test_accounts_commands_edit_the_file(tmp_path: Path, monkeypatch: pytest.Mon
     )
     assert runner.invoke(cli, ["accounts", "remove", "loafmode"]).exit_code == 0
     listed = runner.invoke(cli, ["accounts"])
-    assert listed.stdout.split() == ["whiskerdiaries", "catnapclub"]
+    rows = [line.split()[:3] for line in listed.stdout.splitlines()]
+    assert rows == [["catnapclub", "core", "added"], ["whiskerdiaries", "core", "added"]]
+    everything = runner.invoke(cli, ["accounts", "list", "--all"]).stdout
+    assert "loafmode" in everything and "removed by `reels accounts remove`" in everything
     assert json.loads((tmp_path / "accounts.json").read_text())["resultsLimit"] == 5  # other keys kept

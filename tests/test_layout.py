@@ -3,7 +3,7 @@ imports only the layers under it, and the README's layout section names what is 
 
     shells     cli (reels, reels-databricks)
     wiring     pipeline (the stages over the tables, the composition root)
-    stages     sources → label → media → analysis → insights → report   (a stage imports only earlier ones)
+    stages     accounts → sources → label → media → analysis → insights → report  (only earlier ones)
     storage    storage
     vocabulary config, records, errors, retry
 """
@@ -20,7 +20,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src" / "reels"
 MAX_LINES = 400
-STAGES = ("sources", "label", "media", "analysis", "insights", "report")
+STAGES = ("accounts", "sources", "label", "media", "analysis", "insights", "report")
 VOCABULARY = ("config", "records", "errors", "retry", "analysis_schema")
 
 

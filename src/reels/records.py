@@ -176,6 +176,74 @@ class Recommendation:
     created_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class AccountSnapshot:
+    """One account's profile as one profile scrape saw it (`apify/instagram-profile-scraper`).
+
+    The recent-post figures summarise the profile's `latestPosts` (up to 12): how many there were, how
+    many were reels, their median views, the newest post's time and the posting cadence; `recent_texts`
+    holds the biography, then each recent post's caption and hashtags, for the cat signals.
+    """
+
+    username: str
+    scraped_at: datetime
+    status: str  # ok | private | not_found | error
+    error: str | None
+    source: str  # apify:<run id>
+    run_id: str
+    full_name: str | None = None
+    biography: str | None = None
+    followers: int | None = None
+    follows: int | None = None
+    posts_count: int | None = None
+    verified: bool | None = None
+    private: bool | None = None
+    business: bool | None = None
+    category: str | None = None
+    related: list[str] = field(default_factory=list)  # relatedProfiles' usernames; often empty
+    recent_posts: int | None = None
+    recent_reels: int | None = None
+    median_recent_views: float | None = None
+    last_post_at: datetime | None = None
+    posts_per_week: float | None = None
+    recent_texts: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class HashtagPost:
+    """A post found under a hashtag (`apify/instagram-hashtag-scraper`): who posted it and how it did."""
+
+    hashtag: str
+    post_id: str
+    owner: str
+    views: int | None
+    posted_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A tracked or candidate account: where it came from, its status and why, and its latest scores.
+
+    Statuses: `core` (always scraped), `explore` (scraped on trial in one of the explore slots),
+    `candidate` (found, not scraped), `retired` (no longer scraped), `excluded` (never to be scraped).
+    """
+
+    username: str
+    status: str
+    origin: str  # config | file | added | related:<user> | hashtag:#<tag> | mention:<user>
+    added_at: datetime
+    reason: str  # why it has its status, in one sentence
+    updated_at: datetime
+    rotated_in_at: datetime | None = None
+    retired_at: datetime | None = None
+    score: float | None = None  # discovery score, 0..1: cheap signals, then the trial scrape
+    signals: str | None = None  # the signals behind the score (JSON)
+    followers: int | None = None
+    median_views: float | None = None
+    viral_rate: float | None = None
+    below_bar_since: datetime | None = None  # since when its reels stay under the bar
+
+
 @dataclass(slots=True)
 class StageCounts:
     """What one stage did in one run: the summary line and the `runs` row are built from it."""

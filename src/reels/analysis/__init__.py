@@ -1,4 +1,4 @@
-"""Stage 4, analysis: what each stored video shows, by Gemini (structured output) with the local
+"""Stage 5, analysis: what each stored video shows, by Gemini (structured output) with the local
 analyzer as its backup, and what every video measures (local, always).
 
 In: a stored video's path and its `ReelContext` (username, caption as untrusted data, its label).

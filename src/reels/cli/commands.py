@@ -7,14 +7,14 @@ error, 1 for anything else.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
-from reels import config, pipeline
+from reels import pipeline
+from reels.cli.accounts import accounts_cmd
 from reels.cli.session import (
     Session,
     command,
@@ -24,11 +24,10 @@ from reels.cli.session import (
     open_session,
     user_errors,
 )
-from reels.pipeline import components
+from reels.pipeline import accounts, components
 from reels.pipeline.runs import RunLog
 from reels.pipeline.status import lake_status
 from reels.sources import ReelSource
-from reels.sources.accounts import normalise_accounts, read_accounts, write_accounts
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -54,6 +53,7 @@ def run_cmd(s: Session, log: RunLog, source: str, analyzer: str, dataset_id: str
     the_analyzer = components.build_analyzer(analyzer, s.settings, s.secrets)
     writer = components.build_playbook_writer(s.settings, s.secrets)  # a bad setting stops before any work
     echo_stage(log, pipeline.ingest(s.job, the_source))
+    _profiles(s, log, source, dataset_id)
     echo_stage(log, pipeline.label(s.job))
     with components.http_client(s.settings) as client:
         echo_stage(log, pipeline.download(s.job, client, components.build_fallbacks(s.settings, s.secrets)))
@@ -71,11 +71,17 @@ def _source(s: Session, choice: str, dataset_id: str | None) -> ReelSource:
         choice,
         s.settings,
         s.secrets,
-        store=s.job.store,
+        job=s.job,
         dataset_id=dataset_id,
-        run_id=s.job.run_id,
         notify=click.echo,
     )
+
+
+def _profiles(s: Session, log: RunLog, source: str, dataset_id: str | None) -> None:
+    """After an Apify scrape, the tracked accounts' profiles (followers for the labels); never fatal."""
+    if source == "apify" and dataset_id is None and s.settings.accounts.profiles:
+        actors = components.apify_actors(s.job, s.secrets, notify=click.echo)
+        echo_stage(log, accounts.refresh_profiles(s.job, actors))
 
 
 def _echo_totals(s: Session, log: RunLog) -> None:
@@ -90,7 +96,8 @@ def _echo_totals(s: Session, log: RunLog) -> None:
             "Nothing new: every reel was already stored, downloaded and analyzed; no paid work was redone."
         )
     cost = {stage: c.get("cost_usd_micros", 0) / 1e6 for stage, c in counts.items()}
-    scrape, analysis, writing = (cost.get(k, 0.0) for k in ("ingest", "analyze", "playbook"))
+    scrape = cost.get("ingest", 0.0) + cost.get("profiles", 0.0)
+    analysis, writing = (cost.get(k, 0.0) for k in ("analyze", "playbook"))
     click.echo(
         f"Cost ${scrape + analysis + writing:.4f} (scrape ${scrape:.4f}, analysis ${analysis:.4f}, "
         f"playbook ${writing:.4f})"
@@ -115,6 +122,7 @@ def ingest_cmd(
         return
     the_source = _source(s, source, dataset_id)
     echo_stage(log, pipeline.ingest(s.job, the_source))
+    _profiles(s, log, source, dataset_id)
 
 
 @cli.command("label")
@@ -213,54 +221,7 @@ def status_cmd(**options: Any) -> None:
         click.echo("  none yet: try `reels run`")
 
 
-@cli.group("accounts", invoke_without_command=True)
-@click.option("--config", "config_path", type=click.Path(path_type=Path), help="TOML settings file.")
-@click.pass_context
-def accounts_cmd(ctx: click.Context, config_path: Path | None) -> None:
-    """The tracked accounts: list them (default), add or remove. Kept in [apify] accounts_file."""
-    with user_errors():
-        ctx.obj = config.load(config_path)
-    if ctx.invoked_subcommand is None:
-        ctx.invoke(accounts_list)
-
-
-@accounts_cmd.command("list")
-@click.pass_obj
-def accounts_list(settings: config.Settings) -> None:
-    """List the tracked accounts."""
-    with user_errors():
-        accounts = components.tracked_accounts(settings)
-    for name in accounts:
-        click.echo(name)
-    click.echo(f"{len(accounts)} account(s) tracked ({settings.apify.accounts_file}).", err=True)
-
-
-@accounts_cmd.command("add")
-@click.argument("names", nargs=-1, required=True)
-@click.pass_obj
-def accounts_add(settings: config.Settings, names: tuple[str, ...]) -> None:
-    """Track more accounts (usernames, @names or profile URLs)."""
-    _edit_accounts(settings, lambda current: [*current, *normalise_accounts(names)])
-
-
-@accounts_cmd.command("remove")
-@click.argument("names", nargs=-1, required=True)
-@click.pass_obj
-def accounts_remove(settings: config.Settings, names: tuple[str, ...]) -> None:
-    """Stop tracking accounts."""
-    gone = set(normalise_accounts(names))
-    _edit_accounts(settings, lambda current: [a for a in current if a not in gone])
-
-
-def _edit_accounts(settings: config.Settings, change: Callable[[list[str]], list[str]]) -> None:
-    path = settings.apify.accounts_file
-    with user_errors():
-        updated = normalise_accounts(change(read_accounts(path)))
-        write_accounts(path, updated)
-    click.echo(f"{len(updated)} account(s) in {path}.")
-    pinned = [a for a in normalise_accounts(settings.apify.accounts) if a not in updated]
-    if pinned:
-        click.echo(f"Still tracked through [apify] accounts in the config: {', '.join(pinned)}.", err=True)
+cli.add_command(accounts_cmd)
 
 
 def main() -> None:

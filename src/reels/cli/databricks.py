@@ -6,6 +6,7 @@ import raises, or hangs when DATABRICKS_HOST points at an unreachable workspace.
 The job's wheel tasks call `reels-databricks GROUP --name=value ...`, which runs the stage group's `reels`
 commands in order, in-process, with the task's parameters as REELS_* settings:
 
+    accounts         reels accounts discover, then rotate, each --if-due (once per [accounts] every_days)
     ingest-label     reels ingest --source S, then reels label
     download         reels download
     analyze          reels analyze --analyzer A
@@ -26,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from reels.errors import ConfigError
 
 STAGE_GROUPS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "accounts": (("accounts", "discover", "--if-due"), ("accounts", "rotate", "--if-due")),
     "ingest-label": (("ingest",), ("label",)),
     "download": (("download",),),
     "analyze": (("analyze",),),
@@ -54,8 +56,8 @@ def stage_commands(
     if group not in STAGE_GROUPS:
         raise ConfigError(f"Unknown stage group {group!r}; use one of: {', '.join(STAGE_GROUPS)}.")
     commands = []
-    for (name,) in STAGE_GROUPS[group]:
-        args = [name]
+    for command in STAGE_GROUPS[group]:
+        args, name = list(command), command[0]
         if source and name in ("ingest", "run"):
             args += ["--source", source]
         if analyzer and name in ("analyze", "run"):

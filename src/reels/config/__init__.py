@@ -11,6 +11,7 @@ Settings import nothing from the stages: the stages import them.
 from reels.config.load import DEFAULT_CONFIG, load
 from reels.config.secrets import Secrets, load_secrets
 from reels.config.settings import (
+    AccountsSettings,
     AdsSettings,
     AnalyzeSettings,
     ApifySettings,
@@ -27,6 +28,7 @@ from reels.config.settings import (
 
 __all__ = [
     "DEFAULT_CONFIG",
+    "AccountsSettings",
     "AdsSettings",
     "AnalyzeSettings",
     "ApifySettings",

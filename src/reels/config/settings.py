@@ -10,14 +10,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from reels.config.checks import positive
 from reels.config.fields import AD_COLUMNS, field_map
+from reels.config.gemini import GeminiSettings
 from reels.errors import ConfigError
-
-
-def _positive(section: str, **values: float) -> None:
-    for key, value in values.items():
-        if value <= 0:
-            raise ConfigError(f"[{section}] {key} must be greater than 0, got {value}.")
 
 
 @dataclass(frozen=True)
@@ -65,7 +61,7 @@ class ApifySettings:
     timeout_s: float = 60.0  # per API request
 
     def __post_init__(self) -> None:
-        _positive(
+        positive(
             "apify",
             results_limit=self.results_limit,
             memory_mbytes=self.memory_mbytes,
@@ -74,6 +70,62 @@ class ApifySettings:
         )
         if self.lookback_days < 0 or self.max_retries < 0:
             raise ConfigError("[apify] lookback_days and max_retries must not be negative.")
+
+
+@dataclass(frozen=True)
+class AccountsSettings:
+    """Finding and rotating accounts (README "Accounts"); every actor run goes through `[apify]`'s client."""
+
+    profile_actor_id: str = "apify/instagram-profile-scraper"
+    hashtag_actor_id: str = "apify/instagram-hashtag-scraper"
+    profiles: bool = True  # scrape the tracked accounts' profiles (followers) on every Apify ingest
+    profiles_per_run: int = 100  # at most, per run: tracked (least recently seen first), or candidates
+    hashtags: tuple[str, ...] = ("catsofinstagram", "catreels", "catvideos", "kittensofinstagram")
+    hashtags_per_run: int = 2  # `discover` asks these many hashtags, taking turns through the list weekly
+    hashtag_results: int = 30  # reels per hashtag
+    trial_candidates: int = 3  # the best this many candidates get a trial scrape of their reels
+    trial_reels: int = 12
+    explore_slots: int = 5  # accounts scraped on trial beside the core ones
+    min_followers: int = 1000
+    min_cat_share: float = 0.3  # of recent posts (and the bio) that mention cats
+    inactive_days: int = 30  # no post this long: inactive (a candidate excluded, a tracked one retired)
+    promote_after_weeks: int = 4  # an explore account is judged after this many weeks of reels
+    promote_viral_rate: float = 0.05  # ... and promoted to core when this share of its reels went viral
+    bar_ratio: float = 0.5  # below the bar: median views under this × the tracked accounts' median
+    retire_after_weeks: int = 4  # an explore account below the bar this long is retired
+    every_days: int = 7  # `discover` / `rotate --if-due` (the scheduled job) run again only after this long
+    cat_words: tuple[str, ...] = (
+        "cat", "cats", "kitten", "kittens", "kitty", "kitties", "meow", "purr", "feline", "catsofinstagram",
+        "🐱", "🐈", "😺", "😸", "😹", "😻", "😼", "😽", "🙀", "😿", "😾",
+    )  # fmt: skip
+
+    def __post_init__(self) -> None:
+        positive(
+            "accounts",
+            profiles_per_run=self.profiles_per_run,
+            hashtag_results=self.hashtag_results,
+            trial_reels=self.trial_reels,
+            inactive_days=self.inactive_days,
+            bar_ratio=self.bar_ratio,
+            every_days=self.every_days,
+        )
+        counts = {
+            "hashtags_per_run": self.hashtags_per_run,
+            "trial_candidates": self.trial_candidates,
+            "explore_slots": self.explore_slots,
+            "min_followers": self.min_followers,
+            "promote_after_weeks": self.promote_after_weeks,
+            "retire_after_weeks": self.retire_after_weeks,
+        }
+        for key, value in counts.items():
+            if value < 0:
+                raise ConfigError(f"[accounts] {key} must not be negative, got {value}.")
+        for key in ("min_cat_share", "promote_viral_rate"):
+            if not 0 <= getattr(self, key) <= 1:
+                raise ConfigError(f"[accounts] {key} must be between 0 and 1, got {getattr(self, key)}.")
+        for tag in self.hashtags:
+            if not re.fullmatch(r"#?\w{1,100}", tag):
+                raise ConfigError(f"[accounts] hashtags: {tag!r} is not a hashtag (letters, digits, _).")
 
 
 @dataclass(frozen=True)
@@ -101,7 +153,7 @@ class LabelSettings:
         methods = ("median_ratio", "mean_last_50", "top_percent")
         if self.method not in methods:
             raise ConfigError(f"[label] method must be one of: {', '.join(methods)}; got {self.method!r}.")
-        _positive(
+        positive(
             "label",
             ratio_min=self.ratio_min,
             baseline_reels=self.baseline_reels,
@@ -138,7 +190,7 @@ class DownloadSettings:
     fallbacks: tuple[str, ...] = ("instaloader", "yt-dlp")
 
     def __post_init__(self) -> None:
-        _positive(
+        positive(
             "download",
             concurrency=self.concurrency,
             max_bytes=self.max_bytes,
@@ -158,91 +210,6 @@ class DownloadSettings:
 
 
 @dataclass(frozen=True)
-class GeminiSettings:
-    base_url: str | None = None  # None: the SDK's own endpoint
-    api_version: str = "v1beta"  # google-genai 3.x defaults to v1; v1beta has every feature
-    model: str = "gemini-3.8-flash"
-    fallback_models: tuple[str, ...] = ("gemini-3.5-flash-lite",)  # tried in order after repeated 503s
-    concurrency: int = 8  # calls in flight
-    requests_per_minute: int = 300  # client-side limits (0: none); set them to the project's quota
-    tokens_per_minute: int = 1_000_000
-    timeout_s: float = 120.0  # every HTTP call
-    inline_max_bytes: int = 20_000_000  # larger videos go through the Files API
-    upload_timeout_s: float = 300.0  # an upload must be ACTIVE within this
-    poll_interval_s: float = 2.0
-    media_resolution: str = "low"  # low | medium | high
-    fps: float = 1.0
-    thinking_level: str = "low"  # minimal | low | medium | high
-    max_output_tokens: int = 4096
-    max_retries: int = 4  # extra attempts on 429/5xx/timeouts
-    retry_initial_s: float = 2.0
-    retry_max_s: float = 60.0
-    model_switch_after: int = 3  # consecutive 503s/timeouts on a model before the next fallback model
-    model_cooldown_s: float = 120.0  # after a switch, the primary model is tried again this much later
-    breaker_threshold: int = 5  # consecutive failed reels before the local analyzer takes over
-    breaker_cooldown_s: float = 300.0  # then Gemini is tried again (one reel) this much later
-    # USD per 1M tokens: "model=input/output". A model without a price records no cost.
-    prices: tuple[str, ...] = ("gemini-3.8-flash=0.75/3.75", "gemini-3.5-flash-lite=0.30/2.50")
-
-    def __post_init__(self) -> None:
-        _positive(
-            "gemini",
-            concurrency=self.concurrency,
-            timeout_s=self.timeout_s,
-            inline_max_bytes=self.inline_max_bytes,
-            upload_timeout_s=self.upload_timeout_s,
-            poll_interval_s=self.poll_interval_s,
-            fps=self.fps,
-            max_output_tokens=self.max_output_tokens,
-            model_switch_after=self.model_switch_after,
-            model_cooldown_s=self.model_cooldown_s,
-            breaker_threshold=self.breaker_threshold,
-            breaker_cooldown_s=self.breaker_cooldown_s,
-        )
-        negative = [
-            k
-            for k in (
-                "requests_per_minute",
-                "tokens_per_minute",
-                "max_retries",
-                "retry_initial_s",
-                "retry_max_s",
-            )
-            if getattr(self, k) < 0
-        ]
-        if negative:
-            raise ConfigError(f"[gemini] {negative[0]} must not be negative.")
-        if self.fps > 24:
-            raise ConfigError(f"[gemini] fps must be at most 24, got {self.fps}.")
-        if self.media_resolution not in ("low", "medium", "high"):
-            raise ConfigError(
-                f"[gemini] media_resolution must be low, medium or high; got {self.media_resolution!r}."
-            )
-        if self.thinking_level not in ("minimal", "low", "medium", "high"):
-            raise ConfigError(
-                f"[gemini] thinking_level must be minimal, low, medium or high; got {self.thinking_level!r}."
-            )
-        if not self.model:
-            raise ConfigError("[gemini] model must name a Gemini model, e.g. gemini-3.8-flash.")
-        self.price_table()  # validates the prices now, not at the first call
-
-    def price_table(self) -> dict[str, tuple[float, float]]:
-        """{model: (input, output) USD per 1M tokens}, parsed from `prices`."""
-        table = {}
-        for entry in self.prices:
-            model, _, pair = entry.partition("=")
-            inp, _, out = pair.partition("/")
-            try:
-                table[model.strip()] = (float(inp), float(out))
-            except ValueError:
-                raise ConfigError(
-                    f'[gemini] prices entry {entry!r} must look like "gemini-3.8-flash=0.75/3.75" '
-                    "(USD per 1M input/output tokens)."
-                ) from None
-        return table
-
-
-@dataclass(frozen=True)
 class AnalyzeSettings:
     # "auto": Gemini when GEMINI_API_KEY is set, else the local analyzer.
     analyzer: str = "auto"
@@ -251,7 +218,7 @@ class AnalyzeSettings:
     def __post_init__(self) -> None:
         if self.analyzer not in ("auto", "gemini", "local"):
             raise ConfigError(f"[analyze] analyzer must be auto, gemini or local; got {self.analyzer!r}.")
-        _positive("analyze", concurrency=self.concurrency)
+        positive("analyze", concurrency=self.concurrency)
 
 
 @dataclass(frozen=True)
@@ -273,8 +240,8 @@ class InsightsSettings:
     refresh_days: float = 0.0
 
     def __post_init__(self) -> None:
-        _positive("insights", min_reels=self.min_reels, bootstrap=self.bootstrap)
-        _positive("insights", window_days=self.window_days)
+        positive("insights", min_reels=self.min_reels, bootstrap=self.bootstrap)
+        positive("insights", window_days=self.window_days)
         if self.refresh_days < 0:
             raise ConfigError(f"[insights] refresh_days must be 0 or more, got {self.refresh_days}.")
         if not 0 < self.fdr < 1:
@@ -308,7 +275,7 @@ class StorageSettings:
     vacuum_retention_hours: float = 168.0
 
     def __post_init__(self) -> None:
-        _positive("storage", target_file_mb=self.target_file_mb)
+        positive("storage", target_file_mb=self.target_file_mb)
         if self.compact_min_files < 0 or self.vacuum_retention_hours < 0:
             raise ConfigError("[storage] compact_min_files and vacuum_retention_hours must be 0 or more.")
         if self.kind not in ("delta", "spark"):
@@ -350,6 +317,7 @@ class Settings:
     paths: PathSettings = field(default_factory=PathSettings)
     source: SourceSettings = field(default_factory=SourceSettings)
     apify: ApifySettings = field(default_factory=ApifySettings)
+    accounts: AccountsSettings = field(default_factory=AccountsSettings)
     label: LabelSettings = field(default_factory=LabelSettings)
     download: DownloadSettings = field(default_factory=DownloadSettings)
     analyze: AnalyzeSettings = field(default_factory=AnalyzeSettings)

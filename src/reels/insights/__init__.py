@@ -1,4 +1,4 @@
-"""Stage 5, insights: what makes cat reels go viral: findings from everything we know about a reel,
+"""Stage 6, insights: what makes cat reels go viral: findings from everything we know about a reel,
 estimated within accounts, with false discoveries controlled; and the playbook written from them.
 
 In: the labelled reels of the window and their analyses (rows). Out: `Insight`s and `Recommendation`s.

@@ -1,4 +1,4 @@
-"""Stage 2, label: each reel's virality against its own account's usual views (virality.md §3).
+"""Stage 3, label: each reel's virality against its own account's usual views (virality.md §3).
 
 In: the label inputs of every reel (`scores.LABEL_INPUTS`: views, when posted, when scraped, the account).
 Out: the label columns (`virality_label`, tier, ratio, robust z, baseline, reason, ...) on whole Arrow

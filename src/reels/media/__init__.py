@@ -1,4 +1,4 @@
-"""Stage 3, media: the videos, fetched at once from the CDN (its links expire within days), with
+"""Stage 4, media: the videos, fetched at once from the CDN (its links expire within days), with
 Instaloader/yt-dlp as fallbacks, validated, and kept content-addressed on disk.
 
 In: `Reel`s with a `media_url`; the `[download]` settings (allowed hosts, size cap, retries).

@@ -6,12 +6,14 @@ import os
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from reels import config
+from reels.accounts.names import normalise_accounts, read_accounts
 from reels.analysis import Analyzer
 from reels.analysis.local import LocalAnalyzer
 from reels.config import Secrets, Settings
@@ -21,14 +23,18 @@ from reels.insights.playbook import PlaybookWriter, TemplateWriter
 from reels.media.fallbacks import Fallback
 from reels.media.fallbacks import build_fallbacks as make_fallbacks
 from reels.media.transport import download_client
+from reels.pipeline import accounts
+from reels.pipeline.job import Job
 from reels.pipeline.ledger import StoreLedger
 from reels.sources import ReelSource
-from reels.sources.accounts import normalise_accounts, read_accounts
 from reels.sources.file import FileSource
 from reels.sources.sample import SAMPLE_HOST, SampleMediaTransport, SampleSource
 from reels.storage import Cond, Store
 from reels.storage.delta import DeltaStore
 from reels.storage.tables import REELS
+
+if TYPE_CHECKING:
+    from reels.sources.actors import ApifyActors
 
 
 def source_choice(
@@ -59,9 +65,8 @@ def build_source(
     settings: Settings,
     secrets: Secrets,
     *,
-    store: Store,
+    job: Job,
     dataset_id: str | None = None,
-    run_id: str = "",
     notify: Callable[[str], None] = lambda line: None,
 ) -> ReelSource:
     if choice == "sample":
@@ -71,7 +76,8 @@ def build_source(
             raise ConfigError(
                 "--source apify needs APIFY_TOKEN in the environment or .env; set it or use sample."
             )
-        accounts = tracked_accounts(settings)
+        store = job.store
+        accounts = tracked_accounts(job)
         if not accounts and dataset_id is None:
             raise ConfigError(
                 f"No accounts to scrape: add some with `reels accounts add NAME`, in [apify] accounts, "
@@ -88,7 +94,7 @@ def build_source(
                 settings.apify.lookback_days,
             )
         )
-        ledger = StoreLedger(store, run_id)
+        ledger = StoreLedger(store, job.run_id)
         return ApifySource(
             settings.apify,
             secrets.apify_token,
@@ -111,9 +117,32 @@ def build_source(
     return FileSource(Path(choice), scraped_at)
 
 
-def tracked_accounts(settings: Settings) -> list[str]:
-    """The accounts in [apify] accounts, then those in the accounts file, without repeats."""
-    return normalise_accounts([*settings.apify.accounts, *read_accounts(settings.apify.accounts_file)])
+def account_seeds(settings: Settings) -> list[tuple[str, str]]:
+    """(username, origin) of the accounts in [apify] accounts ("config"), then the accounts file ("file")."""
+    listed = [(n, "config") for n in normalise_accounts(settings.apify.accounts)]
+    return listed + [(n, "file") for n in read_accounts(settings.apify.accounts_file)]
+
+
+def tracked_accounts(job: Job) -> list[str]:
+    """The accounts scraped for reels: the `accounts` table's core and explore ones, after seeding it
+    with the accounts the settings list (config, then file) that it does not hold yet."""
+    accounts.seed(job, account_seeds(job.settings))
+    return accounts.tracked(job)
+
+
+def apify_actors(
+    job: Job, secrets: Secrets, notify: Callable[[str], None] = lambda line: None
+) -> ApifyActors:
+    """The one Apify runner for discovery and profiles, writing its runs into `scrapes`."""
+    if not secrets.apify_token:
+        raise ConfigError(
+            "Finding and profiling accounts runs Apify actors: set APIFY_TOKEN in the environment or .env."
+        )
+    from reels.sources.actors import ApifyActors  # imported when used: the client is slow to import
+
+    return ApifyActors(
+        job.settings.apify, secrets.apify_token, ledger=StoreLedger(job.store, job.run_id), notify=notify
+    )
 
 
 def scrape_cutoff(reels: pa.Table, accounts: list[str], lookback_days: int) -> datetime | None:

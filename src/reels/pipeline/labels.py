@@ -10,14 +10,12 @@ import pyarrow.compute as pc
 from reels.label.rule import ViralityRule
 from reels.label.scores import LABEL_INPUTS, Post
 from reels.label.virality import rule_for
+from reels.pipeline.accounts import followers
 from reels.pipeline.job import LABEL_COLUMNS, Job
 from reels.records import StageCounts
 from reels.storage import Cond
 from reels.storage.rows import differing
-from reels.storage.tables import (
-    ADS,
-    REELS,
-)
+from reels.storage.tables import ACCOUNT_SNAPSHOTS, ADS, REELS
 
 
 def label(job: Job) -> StageCounts:
@@ -34,7 +32,8 @@ def label(job: Job) -> StageCounts:
     compared = [c for c in LABEL_COLUMNS if c not in ("virality_reason", "virality_method")]
     reels = job.store.read(REELS, (*LABEL_INPUTS, *compared))
     other_method = job.store.read(REELS, ("post_id",), [Cond("virality_method", "!=", rule.method)])
-    labelled = rule.labelled(reels)
+    # Followers from the newest profile snapshots: views per follower, and the pooled baseline by followers.
+    labelled = rule.labelled(reels, followers(job) if job.store.exists(ACCOUNT_SNAPSHOTS) else None)
     changed = differing(labelled.table, reels, compared)
     changed |= pc.is_in(reels["post_id"], other_method["post_id"]).to_numpy(zero_copy_only=False)
     for tally in pc.value_counts(labelled.table["virality_label"]).to_pylist():

@@ -12,6 +12,7 @@ from reels.pipeline.status import failures, shown_reels
 from reels.report.render import ReportData, listed_viral, render_report
 from reels.storage import Cond
 from reels.storage.tables import (
+    ACCOUNTS,
     ANALYSES,
     INSIGHTS,
     MEDIA,
@@ -47,6 +48,9 @@ def report(job: Job, current_run: Mapping[str, Any] | None = None) -> Path:
         failures=failures(job.store),
         quarantined=job.store.count(QUARANTINE) or 0,
         labels=job.store.tally(REELS, ("username", "virality_label")),
+        accounts={r["username"]: r for r in job.rows(ACCOUNTS, ("username", "status", "followers"))}
+        if job.store.exists(ACCOUNTS)
+        else {},
         methods=[m for (m,) in job.store.tally(REELS, ("virality_method",)) if m],
         producers=_producers(job.store.tally(ANALYSES, ("analyzer", "model"), ok)),
         answered=_producers(job.store.tally(ANALYSES, ("analyzer", "model"), this_run) if this_run else {}),

@@ -1,4 +1,4 @@
-"""Stage 6, report: what the tables hold → one self-contained HTML page (no server, no external files).
+"""Stage 7, report: what the tables hold → one self-contained HTML page (no server, no external files).
 
 In: a `ReportData` (the run, the reels shown, their analyses, the findings and playbook, counts grouped
 by the engine). Out: the page as a string (`render.render_report`). Pure: no table, file or clock here.

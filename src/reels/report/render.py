@@ -51,6 +51,7 @@ class ReportData:
     # Counted by the engine over the whole lake; when absent (small inputs, tests) counted from `reels` and
     # `analyses`, which then hold everything rather than only the rows shown.
     labels: Mapping[tuple[Any, ...], int] | None = None  # (username, virality_label) → reels
+    accounts: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # username → status, followers
     methods: Sequence[str] | None = None  # the virality methods in use
     producers: Mapping[str, int] | None = None  # "analyzer (model)" → ok analyses
     answered: Mapping[str, int] | None = None  # the same, for the run shown
@@ -157,7 +158,7 @@ def _view(data: ReportData) -> dict[str, Any]:
         unsupported=[i for i in insights if i["verdict"] == "not_supported"],
         thin=[i for i in insights if i["verdict"] == "not_enough_data"],
         accounts=[
-            dict(username=u, counts=dict(c), total=sum(c.values()))
+            dict(username=u, counts=dict(c), total=sum(c.values()), **_account(data.accounts.get(u)))
             for u, c in sorted(per_account.items(), key=lambda uc: (-uc[1]["viral"], uc[0]))[
                 :MAX_ACCOUNT_ROWS
             ]
@@ -212,6 +213,12 @@ def _run(run: Mapping[str, Any] | None) -> dict[str, Any] | None:
         notes=[str(n) for n in _json(run.get("notes_json"), [])],
         error=run.get("error"),
     )
+
+
+def _account(row: Mapping[str, Any] | None) -> dict[str, Any]:
+    """An account's rotation status and followers for the labels table ("—" when unknown)."""
+    followers = (row or {}).get("followers")
+    return {"status": (row or {}).get("status") or "—", "followers": f"{followers:,}" if followers else "—"}
 
 
 def _json(text: Any, default: Any) -> Any:

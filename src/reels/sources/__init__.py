@@ -1,4 +1,4 @@
-"""Stage 1, sources: where reel items come from, and the one place raw JSON becomes typed records.
+"""Stage 2, sources: where reel items come from, and the one place raw JSON becomes typed records.
 
 In: an Apify run of `apify/instagram-reel-scraper` (`apify`), a JSON/JSONL/CSV export (`file`), or the
 bundled sample (`sample`); an ad export (`ads`); the tracked accounts (`accounts`).

@@ -231,6 +231,7 @@ SCRAPES = _spec(
     ("started_at", TS),
     ("ended_at", TS),
     ("run_id", pa.string()),  # the reels run that started it
+    ("purpose", pa.string()),  # reels | profiles | hashtags | trial: what the run was started for
 )
 
 RUNS = _spec(
@@ -284,9 +285,70 @@ ADS = _spec(
     ("virality_method", pa.string()),
 )
 
+ACCOUNTS = _spec(
+    "accounts",
+    ("username",),
+    ("username", pa.string()),
+    ("status", pa.string()),  # core | explore | candidate | retired | excluded
+    ("origin", pa.string()),  # config | file | added | related:<user> | hashtag:#<tag> | mention:<user>
+    ("added_at", TS),
+    ("reason", pa.string()),
+    ("updated_at", TS),
+    ("rotated_in_at", TS),
+    ("retired_at", TS),
+    ("score", pa.float64()),
+    ("signals", pa.string()),
+    ("followers", pa.int64()),
+    ("median_views", pa.float64()),
+    ("viral_rate", pa.float64()),
+    ("below_bar_since", TS),
+)
+
+ACCOUNT_SNAPSHOTS = _spec(
+    "account_snapshots",
+    ("username", "scraped_at"),
+    ("username", pa.string()),
+    ("scraped_at", TS),
+    ("status", pa.string()),  # ok | private | not_found | error
+    ("error", pa.string()),
+    ("source", pa.string()),
+    ("run_id", pa.string()),
+    ("full_name", pa.string()),
+    ("biography", pa.string()),
+    ("followers", pa.int64()),
+    ("follows", pa.int64()),
+    ("posts_count", pa.int64()),
+    ("verified", pa.bool_()),
+    ("private", pa.bool_()),
+    ("business", pa.bool_()),
+    ("category", pa.string()),
+    ("related", STR_LIST),
+    ("recent_posts", pa.int64()),
+    ("recent_reels", pa.int64()),
+    ("median_recent_views", pa.float64()),
+    ("last_post_at", TS),
+    ("posts_per_week", pa.float64()),
+    ("recent_texts", STR_LIST),
+    insert_only=True,
+    cluster="scraped_at",
+)
+
 ALL: dict[str, TableSpec] = {
     t.name: t
-    for t in (REEL_SNAPSHOTS, REELS, MEDIA, ANALYSES, INSIGHTS, PLAYBOOK, SCRAPES, RUNS, QUARANTINE, ADS)
+    for t in (
+        ACCOUNTS,
+        ACCOUNT_SNAPSHOTS,
+        REEL_SNAPSHOTS,
+        REELS,
+        MEDIA,
+        ANALYSES,
+        INSIGHTS,
+        PLAYBOOK,
+        SCRAPES,
+        RUNS,
+        QUARANTINE,
+        ADS,
+    )
 }
 
 
