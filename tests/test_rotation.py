@@ -6,11 +6,14 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reels.accounts import candidates, scoring
 from reels.accounts.rotation import Performance, plan
 from reels.config import AccountsSettings
 from reels.records import Account, AccountSnapshot, HashtagPost
+from reels.sources.profiles import parse_profiles
 
 NOW = datetime(2026, 12, 7, 6, tzinfo=UTC)
 S = AccountsSettings(explore_slots=2)
@@ -168,3 +171,52 @@ def test_a_second_plan_in_the_same_week_changes_nothing() -> None:
     after = {a.username: a for a in rows} | {a.username: a for a in updated}
     changes, again = plan(list(after.values()), {}, {"core1": perf()}, S, NOW)
     assert changes == [] and again == []
+
+
+PROFILE_KEYS = [
+    "username", "fullName", "biography", "followersCount", "followsCount", "postsCount", "verified",
+    "private", "isBusinessAccount", "businessCategoryName", "relatedProfiles", "latestPosts", "error",
+    "errorDescription", "inputUrl",
+]  # fmt: skip
+POST_KEYS = ["shortCode", "ownerUsername", "caption", "hashtags", "timestamp", "videoViewCount", "type"]
+ODD = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text(max_size=8)
+    | st.sampled_from(
+        [
+            "\ud800",
+            "not_found",
+            "no_items",
+            "2026-11-01T00:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "loafmode",
+            "../x",
+        ]
+    )
+)
+POSTS = st.lists(st.dictionaries(st.sampled_from(POST_KEYS), ODD, max_size=7) | ODD, max_size=4)
+PROFILE_ITEMS = st.lists(
+    st.fixed_dictionaries(
+        {}, optional={k: POSTS if k in ("latestPosts", "relatedProfiles") else ODD for k in PROFILE_KEYS}
+    )
+    | ODD,
+    max_size=6,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(items=PROFILE_ITEMS)
+def test_every_asked_profile_ends_as_one_snapshot_and_no_item_breaks_the_batch(items: list[object]) -> None:
+    asked = ["loafmode", "purrfect"]
+    batch = parse_profiles(items, asked=asked, source="apify:R1", scraped_at=NOW, run_id="r")
+    names = [s.username for s in batch.snapshots]
+    assert len(names) == len(set(names)) and set(asked) <= set(names)
+    assert {s.status for s in batch.snapshots} <= {"ok", "private", "not_found", "error"}
+    assert len(batch.snapshots) + len(batch.quarantine) >= len(asked)
+    for snap in batch.snapshots:
+        found = scoring.signals(snap, S, NOW)  # whatever was read, the signals and score are computable
+        assert 0 <= scoring.score(found) <= 1
+        scoring.exclusion(snap, found, S)
