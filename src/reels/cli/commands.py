@@ -55,9 +55,17 @@ def run_cmd(s: Session, log: RunLog, source: str, analyzer: str, dataset_id: str
     echo_stage(log, pipeline.ingest(s.job, the_source))
     _profiles(s, log, source, dataset_id)
     echo_stage(log, pipeline.label(s.job))
+    measure = components.build_measurer(analyzer)
     with components.http_client(s.settings) as client:
-        echo_stage(log, pipeline.download(s.job, client, components.build_fallbacks(s.settings, s.secrets)))
-    echo_stage(log, pipeline.analyze(s.job, the_analyzer, measure=components.build_measurer(analyzer)))
+        fallbacks = components.build_fallbacks(s.settings, s.secrets)
+        if s.settings.analyze.overlap:  # each video analyzed as soon as it is stored
+            for counts in pipeline.download_and_analyze(
+                s.job, client, fallbacks, the_analyzer, measure=measure
+            ):
+                echo_stage(log, counts)
+        else:
+            echo_stage(log, pipeline.download(s.job, client, fallbacks))
+            echo_stage(log, pipeline.analyze(s.job, the_analyzer, measure=measure))
     echo_stage(log, pipeline.insights(s.job))
     echo_stage(log, pipeline.playbook(s.job, writer))
     _echo_totals(s, log)

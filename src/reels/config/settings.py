@@ -214,11 +214,15 @@ class AnalyzeSettings:
     # "auto": Gemini when GEMINI_API_KEY is set, else the local analyzer.
     analyzer: str = "auto"
     concurrency: int = 2
+    # `reels run` analyzes each video as soon as it is stored, while the others download; the queue between
+    # the two holds at most this many stored videos (downloads wait when the analysis falls behind).
+    overlap: bool = True
+    queue_size: int = 64
 
     def __post_init__(self) -> None:
         if self.analyzer not in ("auto", "gemini", "local"):
             raise ConfigError(f"[analyze] analyzer must be auto, gemini or local; got {self.analyzer!r}.")
-        positive("analyze", concurrency=self.concurrency)
+        positive("analyze", concurrency=self.concurrency, queue_size=self.queue_size)
 
 
 @dataclass(frozen=True)

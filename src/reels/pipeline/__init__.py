@@ -10,6 +10,7 @@ Tables: per stage module (the stage package it calls → the tables it writes):
     labels     label                 label          → reels (label columns), ads
     downloads  download              media          → media (and the video files)
     analyses   analyze               analysis       → analyses (journaled answer by answer)
+    overlap    download_and_analyze  media, analysis  both at once: each video analyzed once stored
     findings   insights, playbook    insights       → insights, playbook
     publish    report                report         → the HTML report
     upkeep     maintain              storage        → compacted, vacuumed tables
@@ -25,6 +26,7 @@ from reels.pipeline.findings import insights, playbook
 from reels.pipeline.intake import ingest, ingest_ads
 from reels.pipeline.job import Job, Progress, no_progress, post_keys
 from reels.pipeline.labels import label
+from reels.pipeline.overlap import download_and_analyze
 from reels.pipeline.publish import report
 from reels.pipeline.upkeep import maintain
 
@@ -34,6 +36,7 @@ __all__ = [
     "analyze",
     "answered_notes",
     "download",
+    "download_and_analyze",
     "ingest",
     "ingest_ads",
     "insights",

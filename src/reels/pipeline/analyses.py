@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Set
+from collections.abc import Iterable, Iterator, Mapping, Set
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from reels.analysis import Analyzer, ReelContext, attributed, done_keys
 from reels.errors import AnalysisError, InvalidMedia
 from reels.pipeline.job import Job, post_keys
 from reels.pipeline.journal import Journal, replay, run_journaled
-from reels.records import AnalysisRow, StageCounts, as_row
+from reels.records import AnalysisRow, MediaFile, StageCounts, as_row
 from reels.storage import Cond
 from reels.storage.tables import (
     ANALYSES,
@@ -30,6 +30,7 @@ _ANALYSIS_BATCH = 250
 _VIDEO = ("post_id", "sha256", "path", "duration_s")  # what an analyzer is given of a stored video
 _STORED = (Cond("status", "=", "ok"),)
 _CONTEXT = ("post_id", "username", "caption", "virality_label", "viral_ratio", "baseline_views")
+_DONE = ("post_id", "analyzer", "model", "prompt_version", "status")
 
 
 def analyze(
@@ -39,6 +40,8 @@ def analyze(
     retry_failed: bool = False,
     redo: frozenset[str] = frozenset(),
     measure: Analyzer | None = None,
+    arriving: Iterable[list[MediaFile]] | None = None,
+    expected: int = 0,
 ) -> StageCounts:
     """Analyze stored videos with no analysis yet by this analyzer (any of its models) and prompt version;
     then, with `measure` (the local analyzer, when Gemini analyzes), measure every video it has not measured.
@@ -46,22 +49,26 @@ def analyze(
     `redo`: analyzer names whose rows do not count as done (`--redo local` re-asks Gemini for the reels the
     local backup did when Gemini was down). The measurements come second so that a crash between the two
     never leaves a measured-only reel that would count as done for Gemini's local backup.
+    `arriving`: downloads as they finish, in groups (about `expected` videos in all): each stored video is
+    analyzed as soon as it arrives, before the stored videos that were waiting already.
     """
     counts = StageCounts("analyze")
     recovered = replay(journal_folder(job), ANALYSES, job.store)  # answers a crashed run had not merged
     if recovered:
         counts.add("recovered", recovered)
     keys = {k for k in done_keys(analyzer) if k[0] not in redo}
-    answered: Counter[tuple[str, str]] = Counter()
+    tally = _Tally(counts, analyzer.name)
     try:
-        done = _analysis_pass(job, analyzer, keys, counts, answered, retry_failed=retry_failed)
-        counts.add("already_analyzed", done)
+        streamed = 0
+        if arriving is not None:
+            streamed = _stream_pass(job, analyzer, keys, tally, arriving, expected, retry_failed)
+        done = _analysis_pass(job, analyzer, keys, tally, retry_failed=retry_failed)
+        counts.add("already_analyzed", max(0, done - streamed))
         if measure is not None:
-            _analysis_pass(
-                job, measure, done_keys(measure), counts, answered, retry_failed, "measured", "measure_failed"
-            )
+            measuring = _Tally(counts, measure.name, "measured", "measure_failed", tally.answered)
+            _analysis_pass(job, measure, done_keys(measure), measuring, retry_failed)
     finally:
-        counts.notes += answered_notes(answered, counts, asked=analyzer.name)
+        counts.notes += answered_notes(tally.answered, counts, asked=analyzer.name)
     return counts
 
 
@@ -79,68 +86,139 @@ def answered_notes(answered: Counter[tuple[str, str]], counts: StageCounts, *, a
     return notes
 
 
+class _Tally:
+    """What one pass adds to the stage's counts as its rows are merged: outcomes, who answered, cost."""
+
+    def __init__(
+        self,
+        counts: StageCounts,
+        asked: str,
+        ok_key: str = "analyzed",
+        failed_key: str = "failed",
+        answered: Counter[tuple[str, str]] | None = None,
+    ) -> None:
+        self.counts, self.asked, self.ok_key, self.failed_key = counts, asked, ok_key, failed_key
+        self.answered: Counter[tuple[str, str]] = Counter() if answered is None else answered
+        self.reused: set[int] = set()  # ids of the rows copied from another post's analysis
+
+    def merge(self, job: Job, rows: list[AnalysisRow]) -> None:
+        job.merge(ANALYSES, [as_row(a) for a in rows])
+        cost = 0.0
+        for row in rows:
+            if id(row) in self.reused:
+                self.counts.add("reused")
+                continue
+            self.counts.add(self.ok_key if row.status == "ok" else self.failed_key)
+            if row.status == "ok":
+                self.answered[(row.analyzer, row.model)] += 1
+            if row.analyzer != self.asked:
+                self.counts.add(f"by_{row.analyzer}")
+            cost += row.cost_usd or 0.0
+        self.counts.add("cost_usd_micros", round(cost * 1e6))
+
+
 def _analysis_pass(
-    job: Job,
-    analyzer: Analyzer,
-    keys: Set[tuple[str, str, str]],
-    counts: StageCounts,
-    answered: Counter[tuple[str, str]],
-    retry_failed: bool = False,
-    ok_key: str = "analyzed",
-    failed_key: str = "failed",
+    job: Job, analyzer: Analyzer, keys: Set[tuple[str, str, str]], tally: _Tally, retry_failed: bool = False
 ) -> int:
     """Run `analyzer` over the stored videos with no row under `keys`; returns how many had one already."""
     todo = _unanalyzed(job, keys, retry_failed)
     stored = job.store.count(MEDIA, [Cond("status", "=", "ok")]) or 0
     todo = _present_videos(job, todo)
-    shas = sorted({m["sha256"] for m in todo if m["sha256"]})
-    by_sha = {
-        a["sha256"]: a
-        for a in job.rows(ANALYSES, where=[Cond("sha256", "in", shas), Cond("status", "=", "ok")])
-        if (a["analyzer"], a["model"], a["prompt_version"]) in keys
-    }
-    reels = {r["post_id"]: r for r in job.rows(REELS, _CONTEXT, keys=post_keys(m["post_id"] for m in todo))}
-    reused: list[AnalysisRow] = []
-    fresh = []
-    for m in todo:
-        cached = by_sha.get(m["sha256"])
-        if cached:  # the same video under another post: reuse, pay nothing
-            reused.append(_reuse(cached, m["post_id"], job))
-            counts.add("reused")
-        else:
-            fresh.append(m)
-    job.merge(ANALYSES, [as_row(a) for a in reused])
-    cost = 0.0
-
-    def one(m: dict[str, Any]) -> AnalysisRow:
-        return _analyze_one(analyzer, m, reels.get(m["post_id"], {}), job)
-
-    def merge(rows: list[AnalysisRow]) -> None:
-        nonlocal cost
-        job.merge(ANALYSES, [as_row(a) for a in rows])
-        for row in rows:
-            counts.add(ok_key if row.status == "ok" else failed_key)
-            if row.status == "ok":
-                answered[(row.analyzer, row.model)] += 1
-            if row.analyzer != analyzer.name:
-                counts.add(f"by_{row.analyzer}")
-            cost += row.cost_usd or 0.0
-
-    try:
-        with job.progress(f"analyze ({analyzer.name})", len(fresh)) as advance:
-            run_journaled(
-                fresh,
-                one,
-                workers=getattr(analyzer, "concurrency", None) or job.settings.analyze.concurrency,
-                journal=Journal(journal_folder(job), ANALYSES, f"{job.run_id}-{analyzer.name}"),
-                row_of=as_row,
-                merge=merge,
-                batch=_ANALYSIS_BATCH,
-                advance=advance,
-            )
-    finally:
-        counts.add("cost_usd_micros", round(cost * 1e6))
+    fresh, reused, reels = _prepare(job, keys, todo, tally)
+    tally.merge(job, reused)
+    _run(job, analyzer, fresh, reels, tally, len(fresh))
     return stored - len(todo)
+
+
+def _stream_pass(
+    job: Job,
+    analyzer: Analyzer,
+    keys: Set[tuple[str, str, str]],
+    tally: _Tally,
+    arriving: Iterable[list[MediaFile]],
+    expected: int,
+    retry_failed: bool,
+) -> int:
+    """Analyze the videos as they are stored; returns how many arrived."""
+    seen = 0
+    reels: dict[str, dict[str, Any]] = {}
+
+    def items() -> Iterator[dict[str, Any] | AnalysisRow]:
+        nonlocal seen
+        for group in arriving:
+            media = [{c: getattr(m, c) for c in _VIDEO} for m in group if m.status == "ok" and m.path]
+            media = _not_done(job, keys, media, retry_failed)
+            seen += len(media)
+            fresh, reused, found = _prepare(job, keys, media, tally)
+            reels.update(found)
+            yield from reused
+            yield from fresh
+
+    _run(job, analyzer, items(), reels, tally, expected)
+    return seen
+
+
+def _run(
+    job: Job,
+    analyzer: Analyzer,
+    items: Iterable[dict[str, Any] | AnalysisRow],
+    reels: Mapping[str, dict[str, Any]],
+    tally: _Tally,
+    total: int,
+) -> None:
+    def one(item: dict[str, Any] | AnalysisRow) -> AnalysisRow:
+        if isinstance(item, AnalysisRow):  # reused: already answered for the same video
+            return item
+        return _analyze_one(analyzer, item, reels.get(item["post_id"], {}), job)
+
+    with job.progress(f"analyze ({analyzer.name})", total) as advance:
+        run_journaled(
+            items,
+            one,
+            workers=getattr(analyzer, "concurrency", None) or job.settings.analyze.concurrency,
+            journal=Journal(journal_folder(job), ANALYSES, f"{job.run_id}-{analyzer.name}"),
+            row_of=as_row,
+            merge=lambda rows: tally.merge(job, rows),
+            batch=_ANALYSIS_BATCH,
+            advance=advance,
+        )
+
+
+def _prepare(
+    job: Job, keys: Set[tuple[str, str, str]], todo: list[dict[str, Any]], tally: _Tally
+) -> tuple[list[dict[str, Any]], list[AnalysisRow], dict[str, dict[str, Any]]]:
+    """(the videos to ask about, the rows copied from an analysis of the same video under another post,
+    the reels' context by post id)."""
+    shas = sorted({m["sha256"] for m in todo if m["sha256"]})
+    by_sha = (
+        {
+            a["sha256"]: a
+            for a in job.rows(ANALYSES, where=[Cond("sha256", "in", shas), Cond("status", "=", "ok")])
+            if (a["analyzer"], a["model"], a["prompt_version"]) in keys
+        }
+        if shas
+        else {}
+    )
+    reels = {r["post_id"]: r for r in job.rows(REELS, _CONTEXT, keys=post_keys(m["post_id"] for m in todo))}
+    reused = [_reuse(by_sha[m["sha256"]], m["post_id"], job) for m in todo if m["sha256"] in by_sha]
+    tally.reused.update(id(r) for r in reused)
+    return [m for m in todo if m["sha256"] not in by_sha], reused, reels
+
+
+def _not_done(
+    job: Job, keys: Set[tuple[str, str, str]], media: list[dict[str, Any]], retry_failed: bool
+) -> list[dict[str, Any]]:
+    """The arrived videos with no `analyses` row under `keys` (an ok one, with `retry_failed`)."""
+    if not media:
+        return []
+    rows = job.rows(ANALYSES, _DONE, keys=post_keys(m["post_id"] for m in media))
+    done = {
+        r["post_id"]
+        for r in rows
+        if (r["analyzer"], r["model"], r["prompt_version"]) in keys
+        and (r["status"] == "ok" or not retry_failed)
+    }
+    return [m for m in media if m["post_id"] not in done]
 
 
 def _unanalyzed(job: Job, keys: Set[tuple[str, str, str]], retry_failed: bool) -> list[dict[str, Any]]:

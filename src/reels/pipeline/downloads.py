@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
@@ -10,7 +10,7 @@ import httpx
 from reels.media.download import download_media
 from reels.media.fallbacks import Fallback
 from reels.pipeline.job import REEL_COLUMNS, Job, chunks, post_keys
-from reels.records import Reel, StageCounts, as_row
+from reels.records import MediaFile, Reel, StageCounts, as_row
 from reels.storage import Cond
 from reels.storage.tables import (
     MEDIA,
@@ -41,14 +41,13 @@ def reels_to_download(
     return todo
 
 
-def download(job: Job, client: httpx.Client, fallbacks: Sequence[Fallback] = ()) -> StageCounts:
-    """Fetch the videos not yet stored; expired or dead links go to the fallbacks, in order.
+def downloads_due(job: Job) -> list[Reel]:
+    """The reels whose video is to be fetched now.
 
     Reads only the reels with no `media` row for their current link other than a transient failure (the
     engine runs that anti-join), then those reels' `media` rows: the day's new and refreshed reels, not
     the history.
     """
-    counts = StageCounts("download")
     maybe = job.store.missing(
         REELS,
         MEDIA,
@@ -60,8 +59,21 @@ def download(job: Job, client: httpx.Client, fallbacks: Sequence[Fallback] = ())
     for row in stored:
         if row["status"] == "ok" and not job.media.has(row["sha256"]):
             row["status"] = "failed"  # the file vanished from the store: fetch it again
-    todo = reels_to_download(maybe, stored)
-    reels = [Reel(**{c: r[c] for c in REEL_COLUMNS}) for r in todo]
+    return [Reel(**{c: r[c] for c in REEL_COLUMNS}) for r in reels_to_download(maybe, stored)]
+
+
+def download(
+    job: Job,
+    client: httpx.Client,
+    fallbacks: Sequence[Fallback] = (),
+    on_done: Callable[[MediaFile], None] | None = None,
+    due: Sequence[Reel] | None = None,
+) -> StageCounts:
+    """Fetch the videos not yet stored (`due`, or `downloads_due`); expired or dead links go to the
+    fallbacks, in order. `on_done` gets each outcome as soon as it is known (an ok video is in the media
+    store by then)."""
+    counts = StageCounts("download")
+    reels = list(downloads_due(job) if due is None else due)
     with job.progress("download", len(reels)) as advance:
         for chunk in chunks(reels, _DOWNLOAD_BATCH):
             results = download_media(
@@ -72,6 +84,7 @@ def download(job: Job, client: httpx.Client, fallbacks: Sequence[Fallback] = ())
                 now=job.now,
                 run_id=job.run_id,
                 fallbacks=fallbacks,
+                on_done=on_done,
             )
             job.merge(MEDIA, [as_row(m) for m in results])
             for result in results:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import datetime
 from pathlib import Path
@@ -52,7 +52,7 @@ GRACE_S = 5.0  # after an interrupt, answers already in flight get this long to 
 
 
 def run_journaled(
-    items: Sequence[T],
+    items: Iterable[T],
     work: Callable[[T], R],
     *,
     workers: int,
@@ -64,12 +64,42 @@ def run_journaled(
     grace_s: float = GRACE_S,
 ) -> None:
     """`work` over `items` on `workers` threads. Each result is journaled as it arrives and merged (via
-    `merge`) every `batch` results. On an interrupt (Ctrl-C, SIGTERM turned into KeyboardInterrupt) or any
-    error: queued items are cancelled, running ones get `grace_s` to finish, every result in hand is
-    merged, and the pool is left behind without waiting for calls that are still out (the caller exits)."""
+    `merge`) every `batch` results, and at the end.
+
+    `items` may be a list or a stream whose items arrive over time (the videos a concurrent download
+    stores): a feeder thread takes them as they come, keeping at most 2 × `workers` calls queued or running,
+    and the results are kept while it waits. On an interrupt (Ctrl-C, SIGTERM turned into
+    KeyboardInterrupt) or any error, including the stream's: nothing more is taken, queued calls are
+    cancelled, running ones get `grace_s` to finish, every result in hand is merged, and the pool is left
+    behind without waiting for calls that are still out (the caller exits)."""
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="work")
+    slots = threading.BoundedSemaphore(2 * workers)
+    futures: list[Future[R]] = []
+    arrived = threading.Condition()
+    fed, stop = threading.Event(), threading.Event()
+    failed: list[BaseException] = []
     pending: list[R] = []
     kept: set[Future[R]] = set()
+
+    def feed() -> None:
+        try:
+            for item in items:
+                while not slots.acquire(timeout=0.1):
+                    if stop.is_set():
+                        return
+                if stop.is_set():
+                    return
+                future = pool.submit(work, item)
+                future.add_done_callback(lambda _: slots.release())
+                with arrived:
+                    futures.append(future)
+                    arrived.notify()
+        except BaseException as exc:  # the stream failed: stop, and raise it in the caller
+            failed.append(exc)
+        finally:
+            fed.set()
+            with arrived:
+                arrived.notify()
 
     def keep(future: Future[R]) -> None:
         kept.add(future)
@@ -84,20 +114,32 @@ def run_journaled(
             pending.clear()
         journal.clear()
 
-    futures = [pool.submit(work, item) for item in items]
+    feeder = threading.Thread(target=feed, name="work-feeder", daemon=True)
+    feeder.start()
     try:
-        waiting = set(futures)
-        while waiting:
-            done, waiting = wait(waiting, return_when=FIRST_COMPLETED)
+        while True:
+            with arrived:
+                waiting = [f for f in futures if f not in kept]
+                if not waiting:
+                    if fed.is_set():
+                        break
+                    arrived.wait(timeout=0.5)
+                    continue
+            done, _ = wait(waiting, timeout=0.5, return_when=FIRST_COMPLETED)
             for future in done:
                 keep(future)
             if len(pending) >= batch:
                 flush()
+        if failed:
+            raise failed[0]
     except BaseException:
-        for future in futures:
+        stop.set()
+        with arrived:
+            submitted = list(futures)
+        for future in submitted:
             future.cancel()
-        wait([f for f in futures if f.running()], timeout=grace_s)
-        for future in futures:
+        wait([f for f in submitted if f.running()], timeout=grace_s)
+        for future in submitted:
             if future.done() and not future.cancelled() and future not in kept and future.exception() is None:
                 keep(future)
         flush()
