@@ -115,6 +115,7 @@ class AnalysisRow:
     cost_usd: float | None
     analyzed_at: datetime
     run_id: str
+    service_tier: str | None = None  # the Gemini tier that answered (standard, flex), at whose price
 
 
 @dataclass(frozen=True, slots=True)

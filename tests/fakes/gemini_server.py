@@ -84,6 +84,7 @@ class FakeGemini:
         self.answers: dict[str, dict[str, Any]] = {}  # post id → fields that answer differs in
         self.playbooks: list[list[dict[str, Any]]] = []  # the findings each playbook request carried
         self.down_models: set[str] = set()  # these models always answer 503
+        self.shed_flex = 0  # the next this many flex-tier calls are shed (503), as under load
         self.lock = threading.Lock()
         self.counts: Counter[str] = Counter()  # route → requests; also "429-sent", "503-sent"
         self.generated: list[dict[str, Any]] = []  # one record per successful generate answer
@@ -397,11 +398,18 @@ class _Handler(BaseHTTPRequestHandler):
             schema=bool(_get(config, "responseSchema", "response_schema")),
             system=bool(_get(request, "systemInstruction", "system_instruction")),
             text=text,
+            tier=_get(request, "serviceTier", "service_tier") or "standard",
+            end_offset=(_get(parts[0], "videoMetadata", "video_metadata") or {}).get("end_offset"),
             arrived=time.monotonic(),
         )
         with fake.lock:
             fake.requests.append(record)
         fault = fake._next_fault(post_id, model)
+        if record["tier"] == "flex" and fault is None:
+            with fake.lock:
+                if fake.shed_flex > 0:
+                    fake.shed_flex -= 1
+                    fault = "503"
         if fake.latency_s:
             time.sleep(fake.latency_s)
         if fault == "slow":
@@ -425,7 +433,8 @@ class _Handler(BaseHTTPRequestHandler):
             if block:  # the playbook writer's request
                 self._send(200, fake.playbook_answer(json.loads(block.group(1)), model, fault))
             else:
-                self._send(200, fake.answer(post_id, model, fault))
+                tier = {"x-gemini-service-tier": record["tier"]}  # the tier that served it
+                self._send(200, fake.answer(post_id, model, fault), headers=tier)
 
     # -- resumable upload --------------------------------------------------------------------------------
 

@@ -44,6 +44,7 @@ class Analyzed:
     model: str | None = None
     prompt_version: str | None = None
     note: str | None = None
+    tier: str | None = None  # the service tier that answered (standard, flex); None: not a paid model
 
 
 class Analyzer(Protocol):

@@ -173,7 +173,9 @@ class GeminiAnalyzer:
 
     def _generate(self, video_part: types.Part, context: ReelContext) -> Analyzed:
         s = self._settings
-        video_part.video_metadata = types.VideoMetadata(fps=s.fps)
+        # The hook only, when configured: the first clip_s seconds are all the model sees (and bills).
+        end = f"{s.clip_s:g}s" if s.clip_s else None
+        video_part.video_metadata = types.VideoMetadata(fps=s.fps, end_offset=end)
         video_part.media_processing = types.MediaProcessing.STATIC
         contents = [types.Content(role="user", parts=[video_part, types.Part(text=user_prompt(context))])]
         config = types.GenerateContentConfig(
@@ -187,10 +189,19 @@ class GeminiAnalyzer:
             max_output_tokens=s.max_output_tokens,
             automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
         )
+        flex = config.model_copy(
+            update={
+                "service_tier": types.ServiceTier.FLEX,
+                "http_options": types.HttpOptions(timeout=round(s.flex_timeout_s * 1000)),
+            }
+        )
+        tier = [s.mode]  # the tier the next attempt asks for; a shed flex call falls back to standard
+        shed: list[str] = []
 
         def attempt() -> Analyzed:
             self._chain.raise_if_stopped()
             model = self.current_model
+            asked = tier[0]
             try:
                 # The slot first: a reservation counts from when its request really leaves.
                 with self._slots:
@@ -200,28 +211,36 @@ class GeminiAnalyzer:
                     response = None
                     try:
                         response = self._client.models.generate_content(
-                            model=model, contents=contents, config=config
+                            model=model, contents=contents, config=flex if asked == "flex" else config
                         )
                     finally:
                         usage = response.usage_metadata if response is not None else None
                         self._limiter.release(reservation, usage.prompt_token_count if usage else None)
             except Exception as exc:
-                error = translate_error(exc, model, self._settings.timeout_s)
+                timeout = s.flex_timeout_s if asked == "flex" else s.timeout_s
+                error = translate_error(exc, model, timeout)
                 if error is None:
                     raise
                 if isinstance(error, GeminiQuotaExhausted):
                     self._chain.exhaust(model, error)
+                elif asked == "flex" and isinstance(error, GeminiUnavailable) and s.flex_fallback:
+                    if not isinstance(error, GeminiRateLimited):  # shed: not the model's outage
+                        tier[0] = "standard"
+                        shed.append(str(error))
                 elif isinstance(error, GeminiUnavailable):
                     self._chain.unavailable(model, error)
                 raise error from exc
             self._chain.answered(model)
-            return self._answered(response, model)
+            note = f"flex was shed ({shed[0]}); answered at the standard tier" if shed else None
+            return self._answered(response, model, _served_tier(response, asked), note)
 
         return self._policy.call(
             attempt, retry_if=self._worth_retrying, before_retry=self._before_retry, sleep=self._sleep
         )
 
-    def _answered(self, response: types.GenerateContentResponse, model: str) -> Analyzed:
+    def _answered(
+        self, response: types.GenerateContentResponse, model: str, tier: str, note: str | None
+    ) -> Analyzed:
         usage = response.usage_metadata
         input_tokens = (usage.prompt_token_count if usage else None) or 0
         if input_tokens:
@@ -231,14 +250,19 @@ class GeminiAnalyzer:
         output_tokens = (
             ((usage.candidates_token_count or 0) + (usage.thoughts_token_count or 0)) if usage else 0
         )
+        cost = self._cost(model, input_tokens, output_tokens)
+        if cost is not None and tier == "flex":
+            cost *= self._settings.flex_price
         return Analyzed(
             analysis,
             raw_json=raw,
             input_tokens=input_tokens or None,
             output_tokens=output_tokens or None,
-            cost_usd=self._cost(model, input_tokens, output_tokens),
+            cost_usd=cost,
             analyzer=self.name,
             model=model,
+            note=note,
+            tier=tier,
         )
 
     def _worth_retrying(self, error: BaseException) -> bool:
@@ -260,7 +284,10 @@ class GeminiAnalyzer:
         """Input tokens to reserve for this call: from the video's length when known (gemini.md §2.3:
         about 70 per frame at low resolution plus 25 per second of audio), else the running average."""
         if context.duration_s:
-            return estimated_tokens(context.duration_s, self._settings.fps)
+            clip = self._settings.clip_s
+            return estimated_tokens(
+                min(context.duration_s, clip) if clip else context.duration_s, self._settings.fps
+            )
         return self._token_estimate
 
     def _cost(self, model: str, input_tokens: int, output_tokens: int) -> float | None:
@@ -324,6 +351,14 @@ class GeminiAnalyzer:
 
 
 # -- translating the SDK's world into ours: the one place Gemini JSON becomes a VideoAnalysis -------------
+
+
+def _served_tier(response: types.GenerateContentResponse, asked: str) -> str:
+    """The tier that served the call: the `x-gemini-service-tier` response header, else the one asked."""
+    http = getattr(response, "sdk_http_response", None)
+    headers = {k.lower(): v for k, v in ((getattr(http, "headers", None) or {}).items())}
+    served = str(headers.get("x-gemini-service-tier") or asked).lower()
+    return served if served in ("standard", "flex", "priority") else asked
 
 
 def parse_response(response: types.GenerateContentResponse, model: str) -> tuple[VideoAnalysis, str]:

@@ -215,6 +215,9 @@ def status_cmd(**options: Any) -> None:
     click.echo("Media:  " + (", ".join(f"{k} {v}" for k, v in sorted(st.media.items())) or "none yet"))
     click.echo("Analyses: " + (", ".join(f"{k} {v}" for k, v in sorted(st.analyses.items())) or "none yet"))
     click.echo(f"Pending: {st.pending_download} to download, {st.pending_analysis} to analyze")
+    if st.costs:
+        shown = " · ".join(f"{k} ${usd:.4f} over {n}" for k, (n, usd) in st.costs.items())
+        click.echo(f"Cost per 1,000 reels (run {st.costs_run}): {shown}")
     if st.failures:
         click.echo(f"Failed ({len(st.failures)}):")
         for f in st.failures[:20]:

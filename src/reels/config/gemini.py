@@ -13,6 +13,11 @@ class GeminiSettings:
     base_url: str | None = None  # None: the SDK's own endpoint
     api_version: str = "v1beta"  # google-genai 3.x defaults to v1; v1beta has every feature
     model: str = "gemini-3.8-flash"
+    # standard | flex: the Flex tier, about half the price, slower (minutes) and shed under load.
+    mode: str = "standard"
+    flex_fallback: bool = True  # a flex call that is shed is asked again at the standard tier
+    flex_timeout_s: float = 900.0  # a flex answer may take minutes
+    flex_price: float = 0.5  # the share of the standard price a flex answer costs
     fallback_models: tuple[str, ...] = ("gemini-3.5-flash-lite",)  # tried in order after repeated 503s
     concurrency: int = 8  # calls in flight
     requests_per_minute: int = 300  # client-side limits (0: none); set them to the project's quota
@@ -23,6 +28,7 @@ class GeminiSettings:
     poll_interval_s: float = 2.0
     media_resolution: str = "low"  # low | medium | high
     fps: float = 1.0
+    clip_s: float = 0.0  # analyze only the first this many seconds (the hook); 0: the whole video
     thinking_level: str = "low"  # minimal | low | medium | high
     max_output_tokens: int = 4096
     max_retries: int = 4  # extra attempts on 429/5xx/timeouts
@@ -49,7 +55,15 @@ class GeminiSettings:
             model_cooldown_s=self.model_cooldown_s,
             breaker_threshold=self.breaker_threshold,
             breaker_cooldown_s=self.breaker_cooldown_s,
+            flex_timeout_s=self.flex_timeout_s,
+            flex_price=self.flex_price,
         )
+        if self.mode not in ("standard", "flex"):
+            raise ConfigError(
+                f"[gemini] mode must be standard or flex (batch is not available yet); got {self.mode!r}."
+            )
+        if self.clip_s < 0:
+            raise ConfigError(f"[gemini] clip_s must not be negative, got {self.clip_s}.")
         negative = [
             k
             for k in (

@@ -113,6 +113,8 @@ class _Tally:
                 self.answered[(row.analyzer, row.model)] += 1
             if row.analyzer != self.asked:
                 self.counts.add(f"by_{row.analyzer}")
+            if row.service_tier and row.status == "ok":
+                self.counts.add(f"tier_{row.service_tier}")
             cost += row.cost_usd or 0.0
         self.counts.add("cost_usd_micros", round(cost * 1e6))
 
@@ -307,6 +309,7 @@ def _analyze_one(analyzer: Analyzer, media: dict[str, Any], reel: dict[str, Any]
         input_tokens=out.input_tokens,
         output_tokens=out.output_tokens,
         cost_usd=out.cost_usd,
+        service_tier=out.tier,
     )
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from reels import insights as insights_mod
 from reels.pipeline.job import Job, post_keys
-from reels.pipeline.status import failures, shown_reels
+from reels.pipeline.status import cost_per_1000, failures, shown_reels
 from reels.report.render import ReportData, listed_viral, render_report
 from reels.storage import Cond
 from reels.storage.tables import (
@@ -55,6 +55,7 @@ def report(job: Job, current_run: Mapping[str, Any] | None = None) -> Path:
         producers=_producers(job.store.tally(ANALYSES, ("analyzer", "model"), ok)),
         answered=_producers(job.store.tally(ANALYSES, ("analyzer", "model"), this_run) if this_run else {}),
         analyzed=len(job.store.tally(ANALYSES, ("post_id",), ok)),
+        costs=cost_per_1000(job.store, run["run_id"]) if run else {},
     )
     path = job.settings.paths.report
     path.parent.mkdir(parents=True, exist_ok=True)

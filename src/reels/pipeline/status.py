@@ -32,6 +32,8 @@ class LakeStatus:
     pending_analysis: int
     failures: list[dict[str, Any]]  # post_id, stage, status, error
     analyses: dict[str, int]  # "analyzer (model)" → ok analyses
+    costs: dict[str, tuple[int, float]]  # "analyzer (model, tier)" → (reels, USD per 1,000), latest run
+    costs_run: str | None  # the run those costs are of
 
 
 def lake_status(store: Store, last_runs: int = 5) -> LakeStatus:
@@ -51,7 +53,28 @@ def lake_status(store: Store, last_runs: int = 5) -> LakeStatus:
         pending_analysis=not_analyzed.num_rows,
         failures=failures(store),
         analyses={f"{a} ({m})": n for (a, m), n in store.tally(ANALYSES, ("analyzer", "model"), OK).items()},
+        **_latest_costs(store, [r["run_id"] for r in runs]),
     )
+
+
+def cost_per_1000(store: Store, run_id: str) -> dict[str, tuple[int, float]]:
+    """What the ok analyses of one run cost per 1,000 reels, by analyzer, model and service tier."""
+    columns = ("analyzer", "model", "service_tier", "cost_usd")
+    rows = store.read(ANALYSES, columns, [*OK, Cond("run_id", "=", run_id)]).to_pylist()
+    groups: dict[str, list[float]] = {}
+    for r in rows:
+        label = f"{r['analyzer']} ({r['model']}{', ' + r['service_tier'] if r['service_tier'] else ''})"
+        groups.setdefault(label, []).append(r["cost_usd"] or 0.0)
+    return {label: (len(c), sum(c) / len(c) * 1000) for label, c in sorted(groups.items())}
+
+
+def _latest_costs(store: Store, run_ids: list[str]) -> dict[str, Any]:
+    """The costs per 1,000 reels of the newest of `run_ids` (newest first) that analyzed anything."""
+    for run_id in run_ids:
+        costs = cost_per_1000(store, run_id)
+        if costs:
+            return {"costs": costs, "costs_run": run_id}
+    return {"costs": {}, "costs_run": None}
 
 
 def failures(store: Store) -> list[dict[str, Any]]:

@@ -55,6 +55,7 @@ class ReportData:
     methods: Sequence[str] | None = None  # the virality methods in use
     producers: Mapping[str, int] | None = None  # "analyzer (model)" → ok analyses
     answered: Mapping[str, int] | None = None  # the same, for the run shown
+    costs: Mapping[str, tuple[int, float]] = field(default_factory=dict)  # the run's USD per 1,000 reels
     analyzed: int | None = None  # reels with an ok analysis
 
 
@@ -173,6 +174,7 @@ def _view(data: ReportData) -> dict[str, Any]:
         tiers=[(name, floor) for floor, name in TIERS],
         analyzers=[f"{k} ×{n}" for k, n in sorted(producers.items())],
         answered=", ".join(f"{k} ×{n}" for k, n in sorted(answered.items())),
+        costs=[f"{k}: ${usd:.4f} per 1,000 reels ({n} reels)" for k, (n, usd) in sorted(data.costs.items())],
         chart_views=Markup(charts.views_vs_baseline(_points(reels), ratio=threshold)),
         chart_features=Markup(charts.lifts([_interval(i) for i in tested[:TOP_FEATURES]])),
         chart_labels=Markup(

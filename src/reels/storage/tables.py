@@ -165,6 +165,7 @@ ANALYSES = _spec(
     ("cost_usd", pa.float64()),
     ("analyzed_at", TS),
     ("run_id", pa.string()),
+    ("service_tier", pa.string()),  # standard | flex: the Gemini tier that answered, at whose price
     wide=("raw_json",),
     cluster="analyzed_at",
 )
