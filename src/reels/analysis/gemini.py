@@ -29,11 +29,10 @@ from typing import Any
 
 from google import genai
 from google.genai import types
-from pydantic import ValidationError
 
 from reels.analysis import Analyzed, ReelContext
+from reels.analysis.gemini_answers import parse_response, served_tier
 from reels.analysis.gemini_errors import (
-    GeminiBadResponse,
     GeminiError,
     GeminiFileFailed,
     GeminiQuotaExhausted,
@@ -44,9 +43,8 @@ from reels.analysis.gemini_errors import (
     translate_error,
 )
 from reels.analysis.gemini_models import ModelChain
-from reels.analysis.prompt import PROMPT_VERSION, SYSTEM_PROMPT, GeminiAnswer, to_analysis, user_prompt
+from reels.analysis.prompt import PROMPT_VERSION, SYSTEM_PROMPT, GeminiAnswer, user_prompt
 from reels.analysis.ratelimit import RateLimiter
-from reels.analysis_schema import VideoAnalysis
 from reels.config import GeminiSettings
 from reels.errors import ConfigError
 from reels.retry import RetryPolicy, is_transient
@@ -232,7 +230,7 @@ class GeminiAnalyzer:
                 raise error from exc
             self._chain.answered(model)
             note = f"flex was shed ({shed[0]}); answered at the standard tier" if shed else None
-            return self._answered(response, model, _served_tier(response, asked), note)
+            return self._answered(response, model, served_tier(response, asked), note)
 
         return self._policy.call(
             attempt, retry_if=self._worth_retrying, before_retry=self._before_retry, sleep=self._sleep
@@ -350,69 +348,11 @@ class GeminiAnalyzer:
             raise
 
 
-# -- translating the SDK's world into ours: the one place Gemini JSON becomes a VideoAnalysis -------------
-
-
-def _served_tier(response: types.GenerateContentResponse, asked: str) -> str:
-    """The tier that served the call: the `x-gemini-service-tier` response header, else the one asked."""
-    http = getattr(response, "sdk_http_response", None)
-    headers = {k.lower(): v for k, v in ((getattr(http, "headers", None) or {}).items())}
-    served = str(headers.get("x-gemini-service-tier") or asked).lower()
-    return served if served in ("standard", "flex", "priority") else asked
-
-
-def parse_response(response: types.GenerateContentResponse, model: str) -> tuple[VideoAnalysis, str]:
-    """(the analysis, the raw JSON text) from a generate_content response.
-
-    Raises GeminiBadResponse for a blocked prompt, a truncated or filtered answer, text that is not JSON,
-    or JSON that does not fit the schema. Never trusts `response.parsed` (silently None on all of those).
-    """
-    text = answer_text(response, model)
-    try:
-        analysis = to_analysis(GeminiAnswer.model_validate_json(text))
-    except ValidationError as exc:
-        raise bad_answer(exc, model) from exc
-    return analysis, text
-
-
-def answer_text(response: types.GenerateContentResponse, model: str) -> str:
-    """The answer's text. Raises GeminiBadResponse for a blocked prompt, a truncated or filtered answer, or
-    an empty one."""
-    feedback = response.prompt_feedback
-    if feedback is not None and feedback.block_reason:
-        reason = getattr(feedback.block_reason, "value", feedback.block_reason)
-        raise GeminiBadResponse(f"the prompt was blocked ({reason})", model=model)
-    if not response.candidates:
-        raise GeminiBadResponse("the answer has no candidate", model=model)
-    candidate = response.candidates[0]
-    parts = candidate.content.parts if candidate.content and candidate.content.parts else []
-    text = "".join(p.text for p in parts if p.text and not p.thought)
-    finish = candidate.finish_reason
-    if finish == types.FinishReason.MAX_TOKENS:
-        raise GeminiBadResponse("the answer was cut at max_output_tokens; raise [gemini] max_output_tokens")
-    if finish not in (None, types.FinishReason.STOP, types.FinishReason.FINISH_REASON_UNSPECIFIED):
-        raise GeminiBadResponse(f"the answer stopped early ({finish.value})", model=model)
-    if not text.strip():
-        raise GeminiBadResponse("the answer is empty", model=model)
-    return text
-
-
-def bad_answer(exc: ValidationError, model: str) -> GeminiBadResponse:
-    """What was wrong with an answer that did not validate: not JSON, or not the schema (and where)."""
-    first = exc.errors()[0]
-    where = ".".join(str(x) for x in first["loc"]) or "the answer"
-    kind = "not JSON" if first["type"] == "json_invalid" else "not the schema"
-    return GeminiBadResponse(f"the answer is {kind}: {where}: {first['msg']}", model=model)
-
-
 __all__ = [
     "GeminiAnalyzer",
-    "answer_text",
-    "bad_answer",
     "cost_usd",
     "estimated_tokens",
     "make_client",
     "make_limiter",
-    "parse_response",
     "retry_policy",
 ]

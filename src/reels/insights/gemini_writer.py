@@ -18,12 +18,11 @@ from google.genai import types
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from reels.analysis.gemini import (
-    answer_text,
-    bad_answer,
     cost_usd,
     make_client,
     retry_policy,
 )
+from reels.analysis.gemini_answers import answer_text, bad_answer
 from reels.analysis.gemini_errors import translate_error
 from reels.analysis.prompt import quote_data
 from reels.config import GeminiSettings
