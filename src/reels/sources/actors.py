@@ -17,6 +17,7 @@ The token never appears in a message.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from apify_client.errors import (
 
 from reels.config import ApifySettings
 from reels.errors import ConfigError, ReelsError, SourceError
+from reels.retry import RetryPolicy
 from reels.sources import Scrape
 
 PAGE_SIZE = 1000  # dataset items per request (the client's own default chunk)
@@ -74,6 +76,10 @@ class ApifyRun:
     cost_usd: float | None
 
 
+class _Unstarted(SourceError):
+    """A start got no answer and created no run: it may be sent again."""
+
+
 class ApifyActors:
     """Runs actors and reads datasets with one token and one `[apify]` client configuration.
 
@@ -89,12 +95,14 @@ class ApifyActors:
         page_size: int = PAGE_SIZE,
         ledger: ScrapeLedger | None = None,
         notify: Callable[[str], None] = lambda line: None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if not token:
             raise ConfigError(f"APIFY_TOKEN is not set; {TOKEN_HELP}.")
         self.settings, self.page_size = settings, page_size
         self.ledger, self.notify = ledger, notify
         self.runs: list[ApifyRun] = []  # every run that finished, whatever its status
+        self._sleep = sleep
         self._token = token
 
     def __repr__(self) -> str:
@@ -214,8 +222,8 @@ class ApifyActors:
         with self._translated(f"list the runs of {actor_id}", start=actor_id, setting=setting):
             before = {r.id for r in actor.runs().list(desc=True, limit=RECENT_RUNS).items}
         once = self._client(retries=False).actor(actor_id)
-        last = SourceError(f"could not start {actor_id}")
-        for _ in range(s.max_retries + 1):
+
+        def attempt() -> tuple[str, str]:
             try:
                 with self._translated(f"start the actor {actor_id}", start=actor_id, setting=setting):
                     # start() + wait_for_finish() is what call(logger=None) does, but lets each long poll
@@ -236,8 +244,15 @@ class ApifyActors:
                     ) from lost
                 if found:
                     return found[0]
-                last = lost
-        raise last
+                raise _Unstarted(str(lost)) from lost  # no run exists: sending the start again is safe
+
+        # The one retry mechanism, for a start whose answer was lost and created no run.
+        policy = RetryPolicy(
+            attempts=s.max_retries + 1,
+            initial_delay_s=s.min_delay_between_retries_ms / 1000,
+            max_delay_s=max(1.0, s.min_delay_between_retries_ms / 1000),
+        )
+        return policy.call(attempt, retry_if=lambda e: isinstance(e, _Unstarted), sleep=self._sleep)
 
     def _runs_started_with(
         self, client: ApifyClient, actor_id: str, run_input: dict[str, Any], before: set[str]
