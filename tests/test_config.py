@@ -1,3 +1,7 @@
+import dataclasses
+import re
+import tomllib
+import typing
 from pathlib import Path
 
 import pytest
@@ -80,3 +84,17 @@ def test_ingest_field_overrides_are_checked(tmp_path: Path) -> None:
     toml.write_text('[ingest]\nfields = {views = "videoViewCount", bogus = "x"}\n')
     with pytest.raises(ConfigError, match=r"\[ingest\] fields: unknown column 'bogus'"):
         config.load(toml, environ={})
+
+
+def test_the_example_config_documents_every_key() -> None:
+    """Every settings key is in reels.example.toml: set to its default, or commented out when unset."""
+    text = (ROOT / "reels.example.toml").read_text(encoding="utf-8")
+    example = tomllib.loads(text)
+    missing = []
+    for section in dataclasses.fields(config.Settings):
+        cls = typing.get_type_hints(config.Settings)[section.name]
+        for key in (f.name for f in dataclasses.fields(cls)):
+            commented = re.search(rf"^# {key} = ", text, re.M)
+            if key not in example.get(section.name, {}) and not commented:
+                missing.append(f"[{section.name}] {key}")
+    assert missing == []
