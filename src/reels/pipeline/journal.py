@@ -74,7 +74,7 @@ def run_journaled(
     behind without waiting for calls that are still out (the caller exits)."""
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="work")
     slots = threading.BoundedSemaphore(2 * workers)
-    futures: list[Future[R]] = []
+    outstanding: set[Future[R]] = set()  # submitted and not kept yet: what the loop waits on
     arrived = threading.Condition()
     fed, stop = threading.Event(), threading.Event()
     failed: list[BaseException] = []
@@ -92,7 +92,7 @@ def run_journaled(
                 future = pool.submit(work, item)
                 future.add_done_callback(lambda _: slots.release())
                 with arrived:
-                    futures.append(future)
+                    outstanding.add(future)
                     arrived.notify()
         except BaseException as exc:  # the stream failed: stop, and raise it in the caller
             failed.append(exc)
@@ -103,6 +103,8 @@ def run_journaled(
 
     def keep(future: Future[R]) -> None:
         kept.add(future)
+        with arrived:
+            outstanding.discard(future)
         result = future.result()
         journal.append(row_of(result))
         pending.append(result)
@@ -119,7 +121,7 @@ def run_journaled(
     try:
         while True:
             with arrived:
-                waiting = [f for f in futures if f not in kept]
+                waiting = list(outstanding)
                 if not waiting:
                     if fed.is_set():
                         break
@@ -135,7 +137,7 @@ def run_journaled(
     except BaseException:
         stop.set()
         with arrived:
-            submitted = list(futures)
+            submitted = list(outstanding)
         for future in submitted:
             future.cancel()
         wait([f for f in submitted if f.running()], timeout=grace_s)
