@@ -23,7 +23,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,33 +32,33 @@ from google.genai import types
 from reels.analysis import Analyzed, ReelContext
 from reels.analysis.gemini_answers import parse_response, served_tier
 from reels.analysis.gemini_errors import (
-    GeminiError,
-    GeminiFileFailed,
     GeminiQuotaExhausted,
     GeminiRateLimited,
     GeminiRejected,
     GeminiUnavailable,
-    GeminiUploadStuck,
     translate_error,
 )
+from reels.analysis.gemini_files import GeminiFiles
 from reels.analysis.gemini_models import ModelChain
-from reels.analysis.prompt import PROMPT_VERSION, SYSTEM_PROMPT, GeminiAnswer, user_prompt
+from reels.analysis.gemini_request import (
+    MIME_TYPE,
+    contents,
+    file_part,
+    flex_config,
+    generate_config,
+    inline_part,
+)
+from reels.analysis.prompt import PROMPT_VERSION
 from reels.analysis.ratelimit import RateLimiter
 from reels.config import GeminiSettings
 from reels.errors import ConfigError
-from reels.retry import RetryPolicy, is_transient
+from reels.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
-MIME_TYPE = "video/mp4"
 # Input tokens assumed for a call before any response has told the real count (a 30 s reel at 1 fps).
 FIRST_TOKEN_ESTIMATE = 3500
 PROMPT_TOKENS, TOKENS_PER_FRAME, AUDIO_TOKENS_PER_S = 600, 70, 25  # gemini.md §2.3, low media resolution
-_RESOLUTIONS = {
-    "low": types.MediaResolution.MEDIA_RESOLUTION_LOW,
-    "medium": types.MediaResolution.MEDIA_RESOLUTION_MEDIUM,
-    "high": types.MediaResolution.MEDIA_RESOLUTION_HIGH,
-}
 
 
 def make_client(settings: GeminiSettings, api_key: str) -> genai.Client:
@@ -134,6 +133,9 @@ class GeminiAnalyzer:
         self._slots = threading.BoundedSemaphore(settings.concurrency)
         self._lock = threading.Lock()
         self._chain = ModelChain(self.models, settings, clock)
+        self._files = GeminiFiles(
+            client, settings, self._policy, on_quota=self._chain.stop, sleep=sleep, clock=clock
+        )
         self._token_estimate = FIRST_TOKEN_ESTIMATE
         self.calls = 0  # generate_content requests sent
 
@@ -158,41 +160,20 @@ class GeminiAnalyzer:
         except OSError as exc:
             raise GeminiRejected(f"cannot read {video}: {exc.strerror}") from exc
         if size <= self._settings.inline_max_bytes:
-            part = types.Part(inline_data=types.Blob(data=video.read_bytes(), mime_type=MIME_TYPE))
-            return self._generate(part, context)
-        uploaded = self._upload(video, context)
+            return self._generate(inline_part(video.read_bytes()), context)
+        uploaded = self._files.upload(video, f"reel-{context.post_id}", MIME_TYPE)
         try:
-            part = types.Part(file_data=types.FileData(file_uri=uploaded.uri, mime_type=MIME_TYPE))
-            return self._generate(part, context)
+            return self._generate(file_part(uploaded.uri or ""), context)
         finally:
-            self._delete(uploaded)
+            self._files.delete(uploaded.name)
 
     # -- generate ---------------------------------------------------------------------------------------
 
     def _generate(self, video_part: types.Part, context: ReelContext) -> Analyzed:
         s = self._settings
-        # The hook only, when configured: the first clip_s seconds are all the model sees (and bills).
-        end = f"{s.clip_s:g}s" if s.clip_s else None
-        video_part.video_metadata = types.VideoMetadata(fps=s.fps, end_offset=end)
-        video_part.media_processing = types.MediaProcessing.STATIC
-        contents = [types.Content(role="user", parts=[video_part, types.Part(text=user_prompt(context))])]
-        config = types.GenerateContentConfig(
-            system_instruction=SYSTEM_PROMPT,
-            response_mime_type="application/json",
-            response_schema=GeminiAnswer,
-            media_resolution=_RESOLUTIONS[s.media_resolution],
-            thinking_config=types.ThinkingConfig(
-                thinking_level=types.ThinkingLevel(s.thinking_level.upper())
-            ),
-            max_output_tokens=s.max_output_tokens,
-            automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
-        )
-        flex = config.model_copy(
-            update={
-                "service_tier": types.ServiceTier.FLEX,
-                "http_options": types.HttpOptions(timeout=round(s.flex_timeout_s * 1000)),
-            }
-        )
+        sent = contents(s, video_part, context)
+        config = generate_config(s)
+        flex = flex_config(s, config)
         tier = [s.mode]  # the tier the next attempt asks for; a shed flex call falls back to standard
         shed: list[str] = []
 
@@ -209,7 +190,7 @@ class GeminiAnalyzer:
                     response = None
                     try:
                         response = self._client.models.generate_content(
-                            model=model, contents=contents, config=flex if asked == "flex" else config
+                            model=model, contents=sent, config=flex if asked == "flex" else config
                         )
                     finally:
                         usage = response.usage_metadata if response is not None else None
@@ -290,62 +271,6 @@ class GeminiAnalyzer:
 
     def _cost(self, model: str, input_tokens: int, output_tokens: int) -> float | None:
         return cost_usd(self._prices, model, input_tokens, output_tokens)
-
-    # -- Files API --------------------------------------------------------------------------------------
-
-    def _upload(self, video: Path, context: ReelContext) -> types.File:
-        """Upload with retries, then poll until ACTIVE. Raises GeminiFileFailed, GeminiUploadStuck, ..."""
-        config = types.UploadFileConfig(mime_type=MIME_TYPE, display_name=f"reel-{context.post_id}")
-        file = self._with_retries(partial(self._client.files.upload, file=video, config=config), "upload")
-        try:
-            return self._until_active(file)
-        except BaseException:
-            self._delete(file)
-            raise
-
-    def _until_active(self, file: types.File) -> types.File:
-        deadline = self._clock() + self._settings.upload_timeout_s
-        while True:
-            state = file.state
-            if state == types.FileState.ACTIVE:
-                return file
-            if state == types.FileState.FAILED:
-                reason = file.error.message if file.error and file.error.message else "no reason given"
-                raise GeminiFileFailed(f"Gemini could not process the uploaded video: {reason}")
-            if self._clock() >= deadline:
-                raise GeminiUploadStuck(
-                    f"uploaded video still {state.value if state else 'unknown'} after "
-                    f"{self._settings.upload_timeout_s:g} s; it is retried on a later run"
-                )
-            self._sleep(self._settings.poll_interval_s)
-            file = self._with_retries(partial(self._client.files.get, name=file.name or ""), "files.get")
-
-    def _delete(self, file: types.File) -> None:
-        if not file.name:
-            return
-        try:
-            self._client.files.delete(name=file.name)
-        except Exception as exc:  # best effort: files expire after 48 h anyway
-            log.warning("gemini: could not delete %s: %s", file.name, exc)
-
-    def _with_retries(self, call: Callable[[], Any], what: str) -> Any:
-        def attempt() -> Any:
-            try:
-                return call()
-            except Exception as exc:
-                error = translate_error(exc, None, self._settings.timeout_s, upload=True)
-                if error is None:
-                    raise
-                if isinstance(error, GeminiQuotaExhausted):
-                    self._chain.stop(error)
-                raise error from exc
-
-        try:
-            return self._policy.call(attempt, sleep=self._sleep)
-        except GeminiError as error:
-            if is_transient(error):  # retried until the attempts were spent
-                raise GeminiUnavailable(f"{what} failed: {error}", status=error.status) from error
-            raise
 
 
 __all__ = [
