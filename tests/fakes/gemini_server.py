@@ -8,6 +8,7 @@ Routes (`v1beta`):
 - `POST /upload/v1beta/files` (resumable start) → `X-Goog-Upload-URL`; chunk POSTs to that URL, the last
   one (`upload, finalize`) answers the `File` (state PROCESSING).
 - `GET /v1beta/files/{id}`: PROCESSING for `processing_polls` polls, then ACTIVE. `DELETE` removes it.
+- the Batch API (create, get, list, cancel, a result file's download): `tests/fakes/gemini_batches.py`.
 
 Faults, by name (`FAULTS`): scripted for the next generate calls (`script(...)`), per reel (`per_post`,
 matched on the post id the prompt carries, or the upload's display name), per model (`down_models`),
@@ -33,6 +34,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
+
+from tests.fakes import gemini_batches
 
 FAULTS = (
     "503",  # UNAVAILABLE, "The model is overloaded."
@@ -97,6 +100,10 @@ class FakeGemini:
         self._limit: tuple[int, float] | None = None
         self._arrivals: deque[float] = deque()
         self._server: ThreadingHTTPServer | None = None
+        self.batches: dict[str, gemini_batches.Batch] = {}  # name → job (gemini_batches.py)
+        self.batch_polls = 2  # gets of a job before it ends (the first ones see it RUNNING)
+        self.batch_outcomes: deque[str] = deque()  # the next jobs' outcomes: succeed | fail | expire
+        self.lose_create_answers = 0  # the next this many batch creates succeed but drop the answer
 
     # -- control ------------------------------------------------------------------------------------------
 
@@ -108,6 +115,14 @@ class FakeGemini:
     def rate_limit(self, requests: int, period_s: float) -> None:
         """Answer 429 (RetryInfo) to a generate call when `requests` arrived in the last `period_s`."""
         self._limit = (requests, period_s)
+
+    def generated_file(self, data: bytes) -> str:
+        """A file the service wrote (a batch's results), ACTIVE and downloadable; returns its name."""
+        file = _File(name=f"files/out{next(self._ids)}", display_name="batch results", size=len(data))
+        file.data.extend(data)
+        file.state = "ACTIVE"
+        self.files[file.name] = file
+        return file.name
 
     @property
     def url(self) -> str:
@@ -314,6 +329,8 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 self._start_upload(body)
             return
+        if gemini_batches.route_post(self, path, body):
+            return
         match = re.fullmatch(r"/v1beta/models/([^/:]+):generateContent", path)
         if match is None:
             self._send(404, _error(404, "NOT_FOUND", f"no route {path}"))
@@ -323,6 +340,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._generate(match.group(1), json.loads(body))
 
     def do_GET(self) -> None:
+        if gemini_batches.route_get(self, urlparse(self.path).path):
+            return
         match = re.fullmatch(r"/v1beta/(files/[^/]+)", urlparse(self.path).path)
         self._count("files.get")
         if match is None or not self._keyed():
