@@ -106,6 +106,15 @@ def test_the_stage_groups_run_in_order(job: dict[str, Any]) -> None:
     assert tasks["ingest_label"]["run_if"] == "ALL_DONE"  # a failed rotation never stops the scrape
 
 
+def test_a_paused_job_collects_the_gemini_batches_then_refreshes_the_report(bundle: dict[str, Any]) -> None:
+    job = bundle["resources"]["jobs"]["reels_batches"]
+    assert job["schedule"]["pause_status"] == "PAUSED" and job["max_concurrent_runs"] == 1
+    groups = [t["python_wheel_task"]["named_parameters"]["group"] for t in job["tasks"]]
+    assert groups == ["batches", "insights-report"]
+    assert job["tasks"][1]["depends_on"] == [{"task_key": "collect"}]
+    _runs_existing_commands(job)
+
+
 def test_tasks_pass_job_parameters_by_name(job: dict[str, Any]) -> None:
     declared = {p["name"] for p in job["parameters"]}
     assert {"accounts_file", "lookback_days", "analyzer", "results_limit", "catalog", "schema"} <= declared
@@ -122,6 +131,10 @@ def test_tasks_pass_job_parameters_by_name(job: dict[str, Any]) -> None:
 
 
 def test_each_task_runs_existing_reels_commands(job: dict[str, Any]) -> None:
+    _runs_existing_commands(job)
+
+
+def _runs_existing_commands(job: dict[str, Any]) -> None:
     defaults = {p["name"]: p["default"] for p in job["parameters"]}
     for task in job["tasks"]:
         named = task["python_wheel_task"]["named_parameters"]

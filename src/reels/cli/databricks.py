@@ -31,6 +31,7 @@ STAGE_GROUPS: dict[str, tuple[tuple[str, ...], ...]] = {
     "ingest-label": (("ingest",), ("label",)),
     "download": (("download",),),
     "analyze": (("analyze",),),
+    "batches": (("batches", "collect"),),
     "insights-report": (("insights",), ("report",), ("maintain",)),
     "run": (("run",),),
 }
