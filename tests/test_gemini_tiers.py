@@ -67,8 +67,9 @@ def test_the_hook_clip_sends_only_the_first_seconds_and_reserves_tokens_for_them
 @pytest.mark.parametrize(
     ("key", "value", "message"),
     [
-        ("mode", "batch", "batch is not available yet"),
-        ("mode", "fast", "standard or flex"),
+        ("mode", "fast", "standard, flex or batch"),
+        ("batch_wait_s", "-1", "batch_wait_s"),
+        ("batch_max_tokens", "0", "batch_max_tokens"),
         ("clip_s", "-1", "clip_s"),
     ],
 )

@@ -15,6 +15,7 @@ import click
 
 from reels import pipeline
 from reels.cli.accounts import accounts_cmd
+from reels.cli.batches import batches_cmd
 from reels.cli.session import (
     Session,
     command,
@@ -24,7 +25,7 @@ from reels.cli.session import (
     open_session,
     user_errors,
 )
-from reels.pipeline import accounts, components
+from reels.pipeline import accounts, batches, components
 from reels.pipeline.runs import RunLog
 from reels.pipeline.status import lake_status
 from reels.sources import ReelSource
@@ -56,9 +57,13 @@ def run_cmd(s: Session, log: RunLog, source: str, analyzer: str, dataset_id: str
     _profiles(s, log, source, dataset_id)
     echo_stage(log, pipeline.label(s.job))
     measure = components.build_measurer(analyzer)
+    batcher = components.build_batcher(analyzer, s.settings, s.secrets)
     with components.http_client(s.settings) as client:
         fallbacks = components.build_fallbacks(s.settings, s.secrets)
-        if s.settings.analyze.overlap:  # each video analyzed as soon as it is stored
+        if batcher is not None:  # one batch for the stored videos, once they are all stored
+            echo_stage(log, pipeline.download(s.job, client, fallbacks))
+            echo_stage(log, batches.analyze_in_batches(s.job, batcher, measure=measure))
+        elif s.settings.analyze.overlap:  # each video analyzed as soon as it is stored
             for counts in pipeline.download_and_analyze(
                 s.job, client, fallbacks, the_analyzer, measure=measure
             ):
@@ -163,9 +168,17 @@ def download_cmd(s: Session, log: RunLog, **_: Any) -> None:
 def analyze_cmd(
     s: Session, log: RunLog, analyzer: str, retry_failed: bool, redo: tuple[str, ...], **_: Any
 ) -> None:
-    """Analyze the stored videos that have no analysis yet."""
-    the_analyzer = components.build_analyzer(analyzer, s.settings, s.secrets)
+    """Analyze the stored videos that have no analysis yet (with `[gemini] mode = "batch"`: collect the
+    batches that finished, submit one for the rest, wait up to `batch_wait_s`)."""
     measure = components.build_measurer(analyzer)
+    batcher = components.build_batcher(analyzer, s.settings, s.secrets)
+    if batcher is not None:
+        counts = batches.analyze_in_batches(
+            s.job, batcher, retry_failed=retry_failed, redo=frozenset(redo), measure=measure
+        )
+        echo_stage(log, counts)
+        return
+    the_analyzer = components.build_analyzer(analyzer, s.settings, s.secrets)
     echo_stage(
         log,
         pipeline.analyze(
@@ -215,6 +228,11 @@ def status_cmd(**options: Any) -> None:
     click.echo("Media:  " + (", ".join(f"{k} {v}" for k, v in sorted(st.media.items())) or "none yet"))
     click.echo("Analyses: " + (", ".join(f"{k} {v}" for k, v in sorted(st.analyses.items())) or "none yet"))
     click.echo(f"Pending: {st.pending_download} to download, {st.pending_analysis} to analyze")
+    if st.batches:
+        n = sum(reels for _, _, reels in st.batches)
+        click.echo(f"Gemini batches pending: {len(st.batches)} ({n} reels; `reels batches collect`)")
+        for batch_id, state, reels in st.batches:
+            click.echo(f"  {batch_id:<40} {state:<10} {reels:>6} reels")
     if st.costs:
         shown = " · ".join(f"{k} ${usd:.4f} over {n}" for k, (n, usd) in st.costs.items())
         click.echo(f"Cost per 1,000 reels (run {st.costs_run}): {shown}")
@@ -233,6 +251,7 @@ def status_cmd(**options: Any) -> None:
 
 
 cli.add_command(accounts_cmd)
+cli.add_command(batches_cmd)
 
 
 def main() -> None:

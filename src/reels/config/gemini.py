@@ -13,11 +13,19 @@ class GeminiSettings:
     base_url: str | None = None  # None: the SDK's own endpoint
     api_version: str = "v1beta"  # google-genai 3.x defaults to v1; v1beta has every feature
     model: str = "gemini-3.8-flash"
-    # standard | flex: the Flex tier, about half the price, slower (minutes) and shed under load.
+    # standard | flex: the Flex tier, about half the price, slower (minutes) and shed under load |
+    # batch: one Batch API job per run, about half the price, answered within 24 h (collected by a later run).
     mode: str = "standard"
     flex_fallback: bool = True  # a flex call that is shed is asked again at the standard tier
     flex_timeout_s: float = 900.0  # a flex answer may take minutes
     flex_price: float = 0.5  # the share of the standard price a flex answer costs
+    batch_price: float = 0.5  # the share of the standard price a batch answer costs
+    batch_wait_s: float = 300.0  # a run waits this long for its batch before leaving it to a later run
+    batch_poll_s: float = 30.0  # how often a waiting run asks for the batch's state
+    # Input tokens all of a model's pending batches may hold (the enqueued-token limit is 3M at Tier 1 on
+    # 3.x Flash: about 900 reels); the reels over it wait for a later batch.
+    batch_max_tokens: int = 2_500_000
+    batch_inline_max_bytes: int = 19_000_000  # a larger batch is sent as an uploaded JSONL file (20 MB cap)
     fallback_models: tuple[str, ...] = ("gemini-3.5-flash-lite",)  # tried in order after repeated 503s
     concurrency: int = 8  # calls in flight
     requests_per_minute: int = 300  # client-side limits (0: none); set them to the project's quota
@@ -57,11 +65,15 @@ class GeminiSettings:
             breaker_cooldown_s=self.breaker_cooldown_s,
             flex_timeout_s=self.flex_timeout_s,
             flex_price=self.flex_price,
+            batch_price=self.batch_price,
+            batch_poll_s=self.batch_poll_s,
+            batch_max_tokens=self.batch_max_tokens,
+            batch_inline_max_bytes=self.batch_inline_max_bytes,
         )
-        if self.mode not in ("standard", "flex"):
-            raise ConfigError(
-                f"[gemini] mode must be standard or flex (batch is not available yet); got {self.mode!r}."
-            )
+        if self.mode not in ("standard", "flex", "batch"):
+            raise ConfigError(f"[gemini] mode must be standard, flex or batch; got {self.mode!r}.")
+        if self.batch_wait_s < 0:
+            raise ConfigError(f"[gemini] batch_wait_s must not be negative, got {self.batch_wait_s}.")
         if self.clip_s < 0:
             raise ConfigError(f"[gemini] clip_s must not be negative, got {self.clip_s}.")
         negative = [

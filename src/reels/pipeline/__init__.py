@@ -11,6 +11,7 @@ Tables: per stage module (the stage package it calls → the tables it writes):
     downloads  download              media          → media (and the video files)
     analyses   analyze               analysis       → analyses (journaled answer by answer)
     overlap    download_and_analyze  media, analysis  both at once: each video analyzed once stored
+    batches    analyze_in_batches    analysis       → gemini_batches, analyses (Gemini's Batch API)
     findings   insights, playbook    insights       → insights, playbook
     publish    report                report         → the HTML report
     upkeep     maintain              storage        → compacted, vacuumed tables

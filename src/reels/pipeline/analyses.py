@@ -12,17 +12,13 @@ from typing import Any
 
 import pyarrow as pa
 
-from reels.analysis import Analyzer, ReelContext, attributed, done_keys
+from reels.analysis import Analyzed, Analyzer, ReelContext, attributed, done_keys
 from reels.errors import AnalysisError, InvalidMedia
 from reels.pipeline.job import Job, post_keys
 from reels.pipeline.journal import Journal, replay, run_journaled
 from reels.records import AnalysisRow, MediaFile, StageCounts, as_row
 from reels.storage import Cond
-from reels.storage.tables import (
-    ANALYSES,
-    MEDIA,
-    REELS,
-)
+from reels.storage.tables import ANALYSES, GEMINI_BATCHES, MEDIA, REELS
 
 # Results are merged every this many items: each merge is a commit and (for new keys) a file, and the
 # analyses are journaled one by one before that, so nothing paid for waits on a merge.
@@ -57,16 +53,16 @@ def analyze(
     if recovered:
         counts.add("recovered", recovered)
     keys = {k for k in done_keys(analyzer) if k[0] not in redo}
-    tally = _Tally(counts, analyzer.name)
+    tally = Tally(counts, analyzer.name)
     try:
         streamed = 0
         if arriving is not None:
             streamed = _stream_pass(job, analyzer, keys, tally, arriving, expected, retry_failed)
-        done = _analysis_pass(job, analyzer, keys, tally, retry_failed=retry_failed)
+        done = analysis_pass(job, analyzer, keys, tally, retry_failed=retry_failed)
         counts.add("already_analyzed", max(0, done - streamed))
         if measure is not None:
-            measuring = _Tally(counts, measure.name, "measured", "measure_failed", tally.answered)
-            _analysis_pass(job, measure, done_keys(measure), measuring, retry_failed)
+            measuring = Tally(counts, measure.name, "measured", "measure_failed", tally.answered)
+            analysis_pass(job, measure, done_keys(measure), measuring, retry_failed)
     finally:
         counts.notes += answered_notes(tally.answered, counts, asked=analyzer.name)
     return counts
@@ -86,7 +82,7 @@ def answered_notes(answered: Counter[tuple[str, str]], counts: StageCounts, *, a
     return notes
 
 
-class _Tally:
+class Tally:
     """What one pass adds to the stage's counts as its rows are merged: outcomes, who answered, cost."""
 
     def __init__(
@@ -119,14 +115,17 @@ class _Tally:
         self.counts.add("cost_usd_micros", round(cost * 1e6))
 
 
-def _analysis_pass(
-    job: Job, analyzer: Analyzer, keys: Set[tuple[str, str, str]], tally: _Tally, retry_failed: bool = False
+def analysis_pass(
+    job: Job, analyzer: Analyzer, keys: Set[tuple[str, str, str]], tally: Tally, retry_failed: bool = False
 ) -> int:
     """Run `analyzer` over the stored videos with no row under `keys`; returns how many had one already."""
-    todo = _unanalyzed(job, keys, retry_failed)
+    todo = unanalyzed(job, keys, retry_failed)
     stored = job.store.count(MEDIA, [Cond("status", "=", "ok")]) or 0
-    todo = _present_videos(job, todo)
-    fresh, reused, reels = _prepare(job, keys, todo, tally)
+    todo = present_videos(job, todo)
+    asked = not_in_batches(job, analyzer.name, todo)
+    if len(asked) < len(todo):
+        tally.counts.add("in_gemini_batches", len(todo) - len(asked))
+    fresh, reused, reels = prepare(job, keys, asked, tally)
     tally.merge(job, reused)
     _run(job, analyzer, fresh, reels, tally, len(fresh))
     return stored - len(todo)
@@ -136,7 +135,7 @@ def _stream_pass(
     job: Job,
     analyzer: Analyzer,
     keys: Set[tuple[str, str, str]],
-    tally: _Tally,
+    tally: Tally,
     arriving: Iterable[list[MediaFile]],
     expected: int,
     retry_failed: bool,
@@ -149,9 +148,9 @@ def _stream_pass(
         nonlocal seen
         for group in arriving:
             media = [{c: getattr(m, c) for c in _VIDEO} for m in group if m.status == "ok" and m.path]
-            media = _not_done(job, keys, media, retry_failed)
+            media = not_in_batches(job, analyzer.name, _not_done(job, keys, media, retry_failed))
             seen += len(media)
-            fresh, reused, found = _prepare(job, keys, media, tally)
+            fresh, reused, found = prepare(job, keys, media, tally)
             reels.update(found)
             yield from reused
             yield from fresh
@@ -165,7 +164,7 @@ def _run(
     analyzer: Analyzer,
     items: Iterable[dict[str, Any] | AnalysisRow],
     reels: Mapping[str, dict[str, Any]],
-    tally: _Tally,
+    tally: Tally,
     total: int,
 ) -> None:
     def one(item: dict[str, Any] | AnalysisRow) -> AnalysisRow:
@@ -186,8 +185,8 @@ def _run(
         )
 
 
-def _prepare(
-    job: Job, keys: Set[tuple[str, str, str]], todo: list[dict[str, Any]], tally: _Tally
+def prepare(
+    job: Job, keys: Set[tuple[str, str, str]], todo: list[dict[str, Any]], tally: Tally
 ) -> tuple[list[dict[str, Any]], list[AnalysisRow], dict[str, dict[str, Any]]]:
     """(the videos to ask about, the rows copied from an analysis of the same video under another post,
     the reels' context by post id)."""
@@ -223,7 +222,7 @@ def _not_done(
     return [m for m in media if m["post_id"] not in done]
 
 
-def _unanalyzed(job: Job, keys: Set[tuple[str, str, str]], retry_failed: bool) -> list[dict[str, Any]]:
+def unanalyzed(job: Job, keys: Set[tuple[str, str, str]], retry_failed: bool) -> list[dict[str, Any]]:
     """Stored videos with no `analyses` row under `keys` (an ok one, with `retry_failed`): one anti-join
     per (analyzer, prompt version) of the keys, run by the engine, intersected here."""
     groups: dict[tuple[str, str], set[str]] = {}
@@ -247,7 +246,7 @@ def _unanalyzed(job: Job, keys: Set[tuple[str, str, str]], retry_failed: bool) -
     return sorted(todo.values(), key=lambda m: m["post_id"])
 
 
-def _present_videos(job: Job, todo: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def present_videos(job: Job, todo: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The videos still in the media store; a vanished one is marked failed, so the next download fetches
     it again, instead of failing its analysis."""
     gone = {m["post_id"] for m in todo if not (m["path"] and Path(m["path"]).is_file())}
@@ -259,13 +258,31 @@ def _present_videos(job: Job, todo: list[dict[str, Any]]) -> list[dict[str, Any]
     return [m for m in todo if m["post_id"] not in gone]
 
 
+def not_in_batches(job: Job, analyzer: str, media: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`media` without the reels a Gemini batch not yet collected holds, when `analyzer` is Gemini: it is
+    not asked twice (the batch's answers are paid for already)."""
+    if analyzer != "gemini" or not media:
+        return media
+    pending = pending_in_batches(job)
+    return [m for m in media if m["post_id"] not in pending] if pending else media
+
+
+def pending_in_batches(job: Job) -> set[str]:
+    """The post ids of every Gemini batch not yet collected."""
+    if not job.store.exists(GEMINI_BATCHES):
+        return set()
+    rows = job.rows(GEMINI_BATCHES, ("post_ids",), [Cond("collected_at", "is null")])
+    return {p for r in rows for p in r["post_ids"] or ()}
+
+
 def journal_folder(job: Job) -> Path:
     """Where answered-but-not-yet-merged results wait: beside the videos, on the same disk or volume."""
     return job.media.root / ".journal"
 
 
-def _analyze_one(analyzer: Analyzer, media: dict[str, Any], reel: dict[str, Any], job: Job) -> AnalysisRow:
-    context = ReelContext(
+def reel_context(media: dict[str, Any], reel: dict[str, Any]) -> ReelContext:
+    """What an analyzer is told of a stored video's reel."""
+    return ReelContext(
         media["post_id"],
         reel.get("username", ""),
         reel.get("caption") or "",
@@ -274,6 +291,10 @@ def _analyze_one(analyzer: Analyzer, media: dict[str, Any], reel: dict[str, Any]
         reel.get("baseline_views"),
         media.get("duration_s"),
     )
+
+
+def _analyze_one(analyzer: Analyzer, media: dict[str, Any], reel: dict[str, Any], job: Job) -> AnalysisRow:
+    context = reel_context(media, reel)
     base = dict(
         post_id=media["post_id"],
         analyzer=analyzer.name,
@@ -286,18 +307,27 @@ def _analyze_one(analyzer: Analyzer, media: dict[str, Any], reel: dict[str, Any]
     try:
         out = analyzer.analyze(Path(media["path"]), context)
     except (AnalysisError, InvalidMedia) as exc:
-        return AnalysisRow(
-            **base,
-            status="failed",
-            error=str(exc),
-            note=None,
-            fields={},
-            raw_json=None,
-            input_tokens=None,
-            output_tokens=None,
-            cost_usd=None,
-        )
-    out = attributed(out, analyzer)
+        return failed_row(base, str(exc))
+    return answer_row(base, attributed(out, analyzer))
+
+
+def failed_row(base: dict[str, Any], error: str) -> AnalysisRow:
+    """The `analyses` row of a reel that could not be analyzed, with its reason."""
+    return AnalysisRow(
+        **base,
+        status="failed",
+        error=error,
+        note=None,
+        fields={},
+        raw_json=None,
+        input_tokens=None,
+        output_tokens=None,
+        cost_usd=None,
+    )
+
+
+def answer_row(base: dict[str, Any], out: Analyzed) -> AnalysisRow:
+    """The `analyses` row of an answer, naming the analyzer, model and prompt version that produced it."""
     produced_by = dict(analyzer=out.analyzer, model=out.model, prompt_version=out.prompt_version)
     return AnalysisRow(
         **base | produced_by,

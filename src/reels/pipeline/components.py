@@ -34,6 +34,7 @@ from reels.storage.delta import DeltaStore
 from reels.storage.tables import REELS
 
 if TYPE_CHECKING:
+    from reels.analysis.gemini_batch import GeminiBatches
     from reels.sources.actors import ApifyActors
 
 
@@ -189,6 +190,22 @@ def build_analyzer(choice: str, settings: Settings, secrets: Secrets) -> Analyze
         threshold=settings.gemini.breaker_threshold,
         cooldown_s=settings.gemini.breaker_cooldown_s,
     )
+
+
+def build_batcher(choice: str, settings: Settings, secrets: Secrets) -> GeminiBatches | None:
+    """Gemini's Batch API when Gemini analyzes and `[gemini] mode = "batch"`, else None (direct calls)."""
+    if choice != "gemini" or settings.gemini.mode != "batch":
+        return None
+    return batcher(settings, secrets)
+
+
+def batcher(settings: Settings, secrets: Secrets) -> GeminiBatches:
+    """Gemini's Batch API (`reels batches` uses it whatever the mode: to collect what an earlier run left)."""
+    if not secrets.gemini_api_key:
+        raise ConfigError("Gemini batches need GEMINI_API_KEY in the environment or .env.")
+    from reels.analysis.gemini_batch import GeminiBatches  # the SDK only when used
+
+    return GeminiBatches.from_settings(settings.gemini, secrets.gemini_api_key)
 
 
 def build_measurer(choice: str) -> Analyzer | None:

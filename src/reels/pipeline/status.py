@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 
 from reels.report.render import MAX_POINTS, MAX_VIRAL_ROWS
 from reels.storage import Cond, Store
-from reels.storage.tables import ALL, ANALYSES, MEDIA, REELS, RUNS
+from reels.storage.tables import ALL, ANALYSES, GEMINI_BATCHES, MEDIA, REELS, RUNS
 
 OK = (Cond("status", "=", "ok"),)
 # What the report shows of a reel listed one by one.
@@ -34,6 +34,7 @@ class LakeStatus:
     analyses: dict[str, int]  # "analyzer (model)" → ok analyses
     costs: dict[str, tuple[int, float]]  # "analyzer (model, tier)" → (reels, USD per 1,000), latest run
     costs_run: str | None  # the run those costs are of
+    batches: list[tuple[str, str, int]]  # the Gemini batches not yet collected: (batch id, state, reels)
 
 
 def lake_status(store: Store, last_runs: int = 5) -> LakeStatus:
@@ -54,7 +55,15 @@ def lake_status(store: Store, last_runs: int = 5) -> LakeStatus:
         failures=failures(store),
         analyses={f"{a} ({m})": n for (a, m), n in store.tally(ANALYSES, ("analyzer", "model"), OK).items()},
         **_latest_costs(store, [r["run_id"] for r in runs]),
+        batches=pending_batches(store),
     )
+
+
+def pending_batches(store: Store) -> list[tuple[str, str, int]]:
+    if not store.exists(GEMINI_BATCHES):
+        return []
+    rows = store.read(GEMINI_BATCHES, ("batch_id", "state", "post_ids"), [Cond("collected_at", "is null")])
+    return sorted((r["batch_id"], r["state"], len(r["post_ids"] or ())) for r in rows.to_pylist())
 
 
 def cost_per_1000(store: Store, run_id: str) -> dict[str, tuple[int, float]]:

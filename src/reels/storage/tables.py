@@ -334,6 +334,31 @@ ACCOUNT_SNAPSHOTS = _spec(
     cluster="scraped_at",
 )
 
+GEMINI_BATCHES = _spec(
+    "gemini_batches",
+    ("batch_id",),
+    ("batch_id", pa.string()),  # our name for it, given before it is created (its display name)
+    ("job_name", pa.string()),  # the API's: batches/...
+    ("model", pa.string()),
+    ("prompt_version", pa.string()),
+    # submitting | pending | running | succeeded | failed | cancelled | expired | unsent (never created)
+    ("state", pa.string()),
+    ("post_ids", STR_LIST),
+    ("files", STR_LIST),  # the uploaded videos it reads, deleted once it is collected
+    ("input_file", pa.string()),  # the uploaded JSONL input; null: inline requests
+    ("est_tokens", pa.int64()),  # input tokens it holds in the enqueued-token quota
+    ("submitted_at", TS),
+    ("checked_at", TS),
+    ("collected_at", TS),  # null while it is pending: its reels are not asked again meanwhile
+    ("run_id", pa.string()),
+    ("collected_run_id", pa.string()),
+    ("answered", pa.int64()),
+    ("failed", pa.int64()),
+    ("requeued", pa.int64()),  # reels put back to be asked again (a failed job, or a transient item error)
+    ("cost_usd", pa.float64()),
+    ("error", pa.string()),
+)
+
 ALL: dict[str, TableSpec] = {
     t.name: t
     for t in (
@@ -349,6 +374,7 @@ ALL: dict[str, TableSpec] = {
         RUNS,
         QUARANTINE,
         ADS,
+        GEMINI_BATCHES,
     )
 }
 
