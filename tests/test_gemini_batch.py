@@ -88,6 +88,7 @@ def test_a_batch_is_submitted_inline_collected_in_the_same_run_and_costs_the_bat
 def test_a_large_batch_goes_as_a_jsonl_file_and_its_results_come_back_as_a_file(
     tmp_path: Path, fake: FakeGemini
 ) -> None:
+    fake.batch_extra = {"aFieldFromANewerApi": {"x": 1}}  # read as the SDK reads it: ignored
     job = batch_job(tmp_path, fake, batch_inline_max_bytes=1000)
     analyze_in_batches(job, batcher(job))
     (row,) = batches(job)
@@ -101,6 +102,7 @@ def test_a_partly_failed_batch_keeps_the_answers_fails_the_unusable_and_asks_the
     tmp_path: Path, fake: FakeGemini
 ) -> None:
     fake.per_post.update({IDS[0]: "503", IDS[1]: "schema", IDS[2]: "blocked", IDS[3]: "400"})
+    fake.batch_extra = {"aFieldFromANewerApi": {"x": 1}}  # read as the SDK reads it: ignored
     job = batch_job(tmp_path, fake)
     counts = analyze_in_batches(job, batcher(job))
     rows = analyses(job)
@@ -139,7 +141,7 @@ def test_a_batch_that_failed_expired_or_was_cancelled_puts_its_reels_back(
     first = batches(second)[0]
     state = {"fail": "failed", "expire": "expired", "cancel": "cancelled"}[outcome]
     assert first["state"] == state and first["requeued"] == 6 and first["collected_at"] is not None
-    assert any(f"{state}: its 6 reels go in a later batch" in n for n in counts.notes)
+    assert any(f"{state}: 6 of 6 reels go in a later batch" in n for n in counts.notes)
     assert analyses(second) == {}
 
     third = later(second, "run-3")
@@ -197,6 +199,36 @@ def test_a_create_whose_answer_was_lost_is_found_by_its_name_not_created_again(
     assert len(analyses(job)) == 6 and batches(job)[0]["state"] == "succeeded"
 
 
+def test_a_create_whose_last_attempt_lost_its_answer_stays_pending_and_is_adopted_later(
+    tmp_path: Path, fake: FakeGemini
+) -> None:
+    fake.lose_create_answers = 1
+    job = batch_job(tmp_path, fake, max_retries=0, batch_wait_s=0)
+    counts = analyze_in_batches(job, batcher(job))
+    assert any("its creation is not confirmed" in n for n in counts.notes)
+    (row,) = batches(job)
+    assert row["state"] == "submitting" and row["collected_at"] is None and len(row["files"]) == 6
+    soon = later(job, "run-2")  # an hour on: it may still be being submitted, so it is left alone
+    analyze_in_batches(soon, batcher(soon))
+    assert len(fake.batches) == 1 and batches(soon)[0]["state"] == "submitting"
+    after = replace(later(soon, "run-3", batch_wait_s=5), now=job.now + timedelta(hours=3))
+    analyze_in_batches(after, batcher(after))
+    assert len(fake.batches) == 1 and fake.counts["batches.create"] == 1
+    assert batches(after)[0]["state"] == "succeeded" and len(analyses(after)) == 6
+
+
+def test_a_job_the_api_no_longer_has_puts_its_reels_back(tmp_path: Path, fake: FakeGemini) -> None:
+    job = batch_job(tmp_path, fake, batch_wait_s=0)
+    analyze_in_batches(job, batcher(job))
+    fake.batches.clear()  # deleted, or the project changed
+    second = later(job, "run-2", batch_wait_s=5)
+    counts = analyze_in_batches(second, batcher(second))
+    first = batches(second)[0]
+    assert first["state"] == "lost" and first["requeued"] == 6 and "404" in first["error"]
+    assert any("is lost" in n for n in counts.notes)
+    assert counts.counts["batch_submitted"] == 6 and len(analyses(second)) == 6
+
+
 def test_a_run_that_died_while_submitting_is_resolved_by_the_next(tmp_path: Path, fake: FakeGemini) -> None:
     job = batch_job(tmp_path, fake, batch_wait_s=0)
     stranded = dict(
@@ -204,11 +236,13 @@ def test_a_run_that_died_while_submitting_is_resolved_by_the_next(tmp_path: Path
     )
     # One died before creating its job; one after, before it could record the job's name.
     for batch_id, post_ids in (("reels-run-0a", IDS[:3]), ("reels-run-0b", IDS[3:])):
-        row = stranded | dict(batch_id=batch_id, post_ids=post_ids, submitted_at=job.now)
+        row = stranded | dict(
+            batch_id=batch_id, post_ids=post_ids, submitted_at=job.now - timedelta(hours=3), run_id="run-0"
+        )
         job.merge(GEMINI_BATCHES, [row])
     b = batcher(job)
     uploaded = [(context(v), b.upload(v, v.stem).uri or "") for v in VIDEOS[3:]]
-    b.submit("reels-run-0b", uploaded)  # the job the dead run created
+    b.create("reels-run-0b", b.requests(uploaded))  # the job the dead run created
     analyze_in_batches(job, b)
     states = {r["batch_id"]: r["state"] for r in batches(job)}
     assert states["reels-run-0a"] == "unsent" and states["reels-run-0b"] in ("pending", "running")

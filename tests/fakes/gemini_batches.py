@@ -15,7 +15,8 @@ Each request is answered as `generateContent` would answer it (the same per-reel
 "400" become that item's error, "malformed", "schema", "blocked" its unusable answer); a request whose video
 file is gone (expired, deleted) gets a 404 item error, one not ACTIVE a 400. Outcomes, in order of
 creation: `batch_outcomes` ("succeed", "fail", "expire"; then "succeed"); `lose_create_answers` drops the
-connection after creating that many jobs, as a timeout would.
+connection after creating that many jobs, as a timeout would; `batch_extra` adds fields to every answer
+(ones a newer API version sends).
 """
 
 from __future__ import annotations
@@ -210,7 +211,7 @@ def _answer(fake: FakeGemini, batch: Batch, key: str | None, request: dict[str, 
         return echo | {"error": {"code": 400, "message": "Request contains an invalid argument."}}
     if fault == "blocked":
         return echo | {"response": {"promptFeedback": {"blockReason": "PROHIBITED_CONTENT"}}}
-    return echo | {"response": fake.answer(post_id, batch.model, fault)}
+    return echo | {"response": fake.answer(post_id, batch.model, fault) | fake.batch_extra}
 
 
 def _operation(fake: FakeGemini, batch: Batch) -> dict[str, Any]:

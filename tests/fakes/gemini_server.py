@@ -104,6 +104,7 @@ class FakeGemini:
         self.batch_polls = 2  # gets of a job before it ends (the first ones see it RUNNING)
         self.batch_outcomes: deque[str] = deque()  # the next jobs' outcomes: succeed | fail | expire
         self.lose_create_answers = 0  # the next this many batch creates succeed but drop the answer
+        self.batch_extra: dict[str, Any] = {}  # fields added to every batch answer
 
     # -- control ------------------------------------------------------------------------------------------
 

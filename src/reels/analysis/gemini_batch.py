@@ -36,7 +36,7 @@ from reels.retry import RetryPolicy
 # Per-request errors worth asking again in a later batch: the service's, not the request's; and 404, a video
 # file that expired (48 h after its upload) before the batch got to it: the next batch uploads it again.
 _TRANSIENT_CODES = frozenset({404, 408, 429, 500, 502, 503, 504})
-FINISHED = ("succeeded", "failed", "cancelled", "expired")
+FINISHED = ("succeeded", "partially_succeeded", "failed", "cancelled", "expired")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,12 +108,9 @@ class GeminiBatches:
         """The reel's video in the Files API, ACTIVE. Raises a GeminiError with the reason."""
         return self.files.upload(video, f"reel-{post_id}", MIME_TYPE)
 
-    def submit(
-        self, display_name: str, reels: Iterable[tuple[ReelContext, str]]
-    ) -> tuple[BatchJob, str | None]:
-        """Create one job asking about each (context, uploaded file uri); returns it and the input file it
-        reads (None: inline). Raises a GeminiError: a transient one when the API did not take it."""
-        requests = [
+    def requests(self, reels: Iterable[tuple[ReelContext, str]]) -> list[types.InlinedRequest]:
+        """One request per (context, uploaded file uri): the per-reel request a direct call sends."""
+        return [
             types.InlinedRequest(
                 contents=contents(self._settings, file_part(uri), context),
                 config=generate_config(self._settings),
@@ -121,24 +118,22 @@ class GeminiBatches:
             )
             for context, uri in reels
         ]
+
+    def input_file(self, display_name: str, requests: list[types.InlinedRequest]) -> str | None:
+        """The requests as an uploaded JSONL file when their JSON passes `batch_inline_max_bytes` (its
+        name), else None: they go inline. Raises a GeminiError."""
         lines = [self._rest(r) for r in requests]
-        body = sum(len(line) + 1 for line in lines)
-        if body <= self._settings.batch_inline_max_bytes:
-            return self._create(display_name, requests), None
+        if sum(len(line) + 1 for line in lines) <= self._settings.batch_inline_max_bytes:
+            return None
         with tempfile.TemporaryDirectory(prefix="reels-batch-") as folder:
             path = Path(folder) / f"{display_name}.jsonl"
             path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-            uploaded = self.files.upload(path, display_name, "jsonl")
-        name = uploaded.name or ""
-        try:
-            return self._create(display_name, name), name
-        except BaseException:
-            self.files.delete(name)
-            raise
+            return self.files.upload(path, display_name, "jsonl").name or None
 
-    def _create(self, display_name: str, src: list[types.InlinedRequest] | str) -> BatchJob:
-        """`batches.create`, retried; a retry first looks for the job by its name, so a create whose answer
-        was lost (a timeout, a dropped connection) is not created, and paid for, twice."""
+    def create(self, display_name: str, src: list[types.InlinedRequest] | str) -> BatchJob:
+        """`batches.create` of inline requests or an input file's name, retried; a retry first looks for the
+        job by its name, so a create whose answer was lost (a timeout, a dropped connection) is not created,
+        and paid for, twice. Raises a GeminiError; after a transient one the job may exist."""
         config = types.CreateBatchJobConfig(display_name=display_name)
         sent = [0]
 
@@ -180,25 +175,43 @@ class GeminiBatches:
         transient error (asked again in a later batch)."""
         dest = job.source
         answers: dict[str, ItemResult] = {}
+        asked = list(post_ids)
         if dest is not None and dest.inlined_responses is not None:
-            for item in dest.inlined_responses:
-                post_id = (item.metadata or {}).get("post_id", "")
+            in_order = len(dest.inlined_responses) == len(asked)
+            for k, item in enumerate(dest.inlined_responses):
+                # The answers come in the order asked: that places one whose metadata did not come back.
+                post_id = (item.metadata or {}).get("post_id") or (asked[k] if in_order else "")
                 error = item.error
                 code, message = (error.code, error.message) if error else (None, None)
                 answers[post_id] = self._outcome(post_id, model, item.response, code, message)
         elif dest is not None and dest.file_name:
             data = self.files.download(dest.file_name)
             for raw in data.decode("utf-8", errors="replace").splitlines():
-                if not raw.strip():
+                try:
+                    line = json.loads(raw) if raw.strip() else None
+                except ValueError:
+                    continue  # a line without its key: its reel counts as unanswered, asked again
+                if not isinstance(line, dict):
                     continue
-                line = json.loads(raw)
                 post_id = str(line.get("key") or "")
                 error, response = line.get("error") or {}, line.get("response")
-                parsed = types.GenerateContentResponse.model_validate(response) if response else None
+                try:
+                    parsed = _response(response) if response else None
+                except (ValueError, TypeError, AttributeError) as exc:
+                    reason = f"unreadable answer from Gemini: {exc!s:.160}"
+                    answers[post_id] = ItemResult(post_id, error=reason)
+                    continue
+                if not isinstance(error, dict):
+                    error = {"message": str(error)}
                 code, message = error.get("code"), error.get("message")
                 answers[post_id] = self._outcome(post_id, model, parsed, code, message)
         missing = "the finished batch has no answer for this reel; it goes in a later batch"
-        return [answers.get(p) or ItemResult(p, error=missing, transient=True) for p in post_ids]
+        return [answers.get(p) or ItemResult(p, error=missing, transient=True) for p in asked]
+
+    def has_results(self, job: BatchJob) -> bool:
+        """Whether the job carries answers (a failed or cancelled job may carry those it finished)."""
+        dest = job.source
+        return dest is not None and bool(dest.inlined_responses or dest.file_name)
 
     def _outcome(
         self,
@@ -237,12 +250,20 @@ class GeminiBatches:
             try:
                 return call()
             except Exception as exc:
-                error = translate_error(exc, self.model, self._settings.timeout_s)
+                # No model: a 404 here is a job or file that is gone, not a model that is unknown.
+                error = translate_error(exc, None, self._settings.timeout_s)
                 if error is None:
                     raise
                 raise error from exc
 
         return self._policy.call(attempt, sleep=self._sleep)
+
+
+def _response(raw: dict[str, Any]) -> types.GenerateContentResponse:
+    """A result file's REST response as the SDK reads one (its own converter, which drops the fields the
+    model does not know, as `generate_content` and the inline results do)."""
+    converted = batches._GenerateContentResponse_from_mldev(raw)
+    return types.GenerateContentResponse._from_response(response=converted, kwargs={})
 
 
 def _job(job: types.BatchJob) -> BatchJob:

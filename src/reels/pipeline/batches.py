@@ -23,11 +23,12 @@ import logging
 import time
 from collections.abc import Callable, Set
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reels.analysis import Analyzer, done_keys
-from reels.errors import AnalysisError, Transient
+from reels.errors import AnalysisError, ConfigError, Transient
 from reels.pipeline.analyses import (
     Tally,
     analysis_pass,
@@ -51,6 +52,10 @@ if TYPE_CHECKING:
     from reels.analysis.gemini_batch import BatchJob, GeminiBatches
 
 log = logging.getLogger(__name__)
+
+# A batch still "submitting" this long after its run started was never created, or its run died after the
+# create: a later run looks it up by name then (before, the run may still be uploading beside it).
+SUBMITTING_FOR = timedelta(hours=2)
 
 
 def analyze_in_batches(
@@ -182,59 +187,77 @@ def submit(
         run_id=job.run_id,
     )
     job.merge(GEMINI_BATCHES, [row])  # before the job exists: a lost answer is found again by this name
-    uploaded = _upload(job, batcher, chosen, tally)
-    row["files"] = [name for _, _, name in uploaded]
+    uploaded = _upload(job, batcher, chosen, tally, row)
     if not uploaded:
         _close(job, row, "unsent", error="no video could be uploaded")
         return
+    row["post_ids"] = [m["post_id"] for m, _, _ in uploaded]
     contexts = [(reel_context(m, reels.get(m["post_id"], {})), uri) for m, uri, _ in uploaded]
     try:
-        created, input_file = batcher.submit(row["batch_id"], contexts)
+        requests = batcher.requests(contexts)
+        row["input_file"] = batcher.input_file(row["batch_id"], requests)
+        job.merge(GEMINI_BATCHES, [row])  # every file it uses is known before it is created
+        created = batcher.create(row["batch_id"], row["input_file"] or requests)
     except AnalysisError as exc:
-        for name in row["files"]:
-            batcher.files.delete(name)
+        if isinstance(exc, Transient):
+            # The job may exist (a create whose answer was lost): the row stays "submitting", its reels
+            # pending, and a later run adopts the job by its name, or frees them once it is known not to.
+            counts.notes.append(
+                f"batch {row['batch_id']}: its creation is not confirmed ({exc}); a later run looks it up"
+            )
+            return
         _close(job, row, "unsent", error=str(exc))
+        _delete_files(batcher, row)
         counts.notes.append(f"the batch was not submitted ({exc}); its reels are asked in a later run")
         return
-    row.update(
-        job_name=created.name,
-        state=created.state,
-        input_file=input_file,
-        post_ids=[m["post_id"] for m, _, _ in uploaded],
-        checked_at=job.now,
-    )
+    row.update(job_name=created.name, state=created.state, checked_at=job.now)
     job.merge(GEMINI_BATCHES, [row])
     counts.add("batch_submitted", len(uploaded))
 
 
 def _upload(
-    job: Job, batcher: GeminiBatches, chosen: list[dict[str, Any]], tally: Tally
+    job: Job, batcher: GeminiBatches, chosen: list[dict[str, Any]], tally: Tally, row: dict[str, Any]
 ) -> list[tuple[dict[str, Any], str, str]]:
-    """(media, file uri, file name) of the videos uploaded; a video Gemini refuses gets a failed row, one
-    whose upload failed for a transient reason is left for a later batch."""
+    """(media, file uri, file name) of the videos uploaded, recorded in `row` (so a crash leaves them known);
+    a video Gemini refuses gets a failed row; one whose upload failed for a transient reason, or that left
+    the media store meanwhile, is left for a later batch. A wrong API key stops it, after the record."""
 
     def one(media: dict[str, Any]) -> tuple[dict[str, Any], Any]:
         try:
             return media, batcher.upload(Path(media["path"]), media["post_id"])
-        except AnalysisError as exc:
+        except (AnalysisError, ConfigError, OSError) as exc:
             return media, exc
 
     done: list[tuple[dict[str, Any], str, str]] = []
     refused: list[AnalysisRow] = []
+    stop: ConfigError | None = None
     with (
         job.progress("upload (gemini batch)", len(chosen)) as advance,
         ThreadPoolExecutor(batcher.concurrency) as pool,
     ):
         for media, out in pool.map(one, chosen):
             advance(1)
-            if not isinstance(out, AnalysisError):
-                done.append((media, out.uri or "", out.name or ""))
-            elif isinstance(out, Transient):
+            if isinstance(out, ConfigError):
+                stop = out
+            elif isinstance(out, OSError | Transient):
                 tally.counts.add("upload_failed")
-            else:
+            elif isinstance(out, AnalysisError):
                 refused.append(failed_row(_base(job, batcher.model, batcher.prompt_version, media), str(out)))
+            else:
+                done.append((media, out.uri or "", out.name or ""))
+    row["files"] = [name for _, _, name in done]
+    job.merge(GEMINI_BATCHES, [row])
     tally.merge(job, refused)
+    if stop is not None:
+        _close(job, row, "unsent", error=str(stop))
+        _delete_files(batcher, row)
+        raise stop
     return done
+
+
+def _delete_files(batcher: GeminiBatches, row: dict[str, Any], *more: str | None) -> None:
+    for name in [*(row.get("files") or ()), row.get("input_file"), *more]:
+        batcher.files.delete(name)
 
 
 # -- collect ---------------------------------------------------------------------------------------------
@@ -244,9 +267,10 @@ def collect(job: Job, batcher: GeminiBatches, tally: Tally) -> None:
     """Ask every pending batch's state; merge the answers of those that finished."""
     for row in active_batches(job):
         try:
-            found = (
-                _resolve(job, batcher, row) if row["state"] == "submitting" else batcher.get(row["job_name"])
-            )
+            if row["state"] == "submitting":
+                found = _resolve(job, batcher, row)
+            else:
+                found = batcher.get(row["job_name"])
             if found is None:
                 continue
             if not found.finished:
@@ -255,8 +279,17 @@ def collect(job: Job, batcher: GeminiBatches, tally: Tally) -> None:
                 continue
             _finish(job, batcher, tally, row, found)
         except AnalysisError as exc:
+            if isinstance(exc, Transient):
+                tally.counts.notes.append(
+                    f"batch {row['batch_id']}: not collected now ({exc}); a later run tries"
+                )
+                continue
+            # The job (or its result file) is gone: nothing more will come of it.
+            n = len(row["post_ids"] or ())
+            _close(job, row, "lost", error=str(exc), requeued=n)
+            tally.counts.add("batch_requeued", n)
             tally.counts.notes.append(
-                f"batch {row['batch_id']}: not collected now ({exc}); a later run tries"
+                f"batch {row['batch_id']} is lost ({exc}); its {n} reels go in a later batch"
             )
 
 
@@ -276,11 +309,14 @@ def wait_and_collect(
 
 
 def _resolve(job: Job, batcher: GeminiBatches, row: dict[str, Any]) -> BatchJob | None:
-    """A batch recorded but not known to be created (its run died): the API's job of that name, else it was
-    never created and its reels are free again."""
+    """A batch recorded but not known to be created: the API's job of that name, else (once the run that
+    submitted it has had time enough to finish) it was never created and its reels are free again."""
+    if row["run_id"] == job.run_id or job.now - row["submitted_at"] < SUBMITTING_FOR:
+        return None  # still being submitted, by this run or one running beside it
     found = batcher.find(row["batch_id"])
     if found is None:
         _close(job, row, "unsent", error="the run that submitted it stopped before the batch was created")
+        _delete_files(batcher, row)
         return None
     row.update(job_name=found.name, state=found.state)
     job.merge(GEMINI_BATCHES, [row | dict(checked_at=job.now)])
@@ -288,17 +324,17 @@ def _resolve(job: Job, batcher: GeminiBatches, row: dict[str, Any]) -> BatchJob 
 
 
 def _finish(job: Job, batcher: GeminiBatches, tally: Tally, row: dict[str, Any], found: BatchJob) -> None:
+    """Merge a finished batch's answers (a failed or cancelled one may carry some), put the rest back, mark
+    it collected, then delete its files."""
     post_ids = list(row["post_ids"] or ())
     rows: list[AnalysisRow] = []
     requeued = len(post_ids)
-    result_file = found.source.file_name if found.source is not None else None
-    if found.state == "succeeded":
+    if found.state in ("succeeded", "partially_succeeded") or batcher.has_results(found):
         requeued = 0
         sha = {m["post_id"]: m for m in job.rows(MEDIA, ("post_id", "sha256"), keys=post_keys(post_ids))}
         for item in batcher.results(found, post_ids, row["model"]):
-            base = _base(
-                job, row["model"], row["prompt_version"], sha.get(item.post_id, {"post_id": item.post_id})
-            )
+            media = sha.get(item.post_id, {"post_id": item.post_id})
+            base = _base(job, row["model"], row["prompt_version"], media)
             if item.analyzed is not None:
                 answer = dataclasses.replace(item.analyzed, prompt_version=row["prompt_version"])
                 rows.append(answer_row(base, answer))
@@ -307,12 +343,10 @@ def _finish(job: Job, batcher: GeminiBatches, tally: Tally, row: dict[str, Any],
             else:
                 rows.append(failed_row(base, item.error or "no answer"))
         tally.merge(job, rows)  # the answers first: a crash before the row below only collects it again
-    else:
+    if found.state not in ("succeeded", "partially_succeeded"):
         tally.counts.notes.append(
-            f"batch {row['batch_id']} {found.state}: its {len(post_ids)} reels go in a later batch"
+            f"batch {row['batch_id']} {found.state}: {requeued} of {len(post_ids)} reels go in a later batch"
         )
-    for name in [*(row["files"] or ()), row.get("input_file"), result_file]:
-        batcher.files.delete(name)
     tally.counts.add("batch_collected")
     tally.counts.add("batch_requeued", requeued)
     _close(
@@ -324,6 +358,8 @@ def _finish(job: Job, batcher: GeminiBatches, tally: Tally, row: dict[str, Any],
         requeued=requeued,
         cost_usd=sum(r.cost_usd or 0.0 for r in rows),
     )
+    # Only now: a crash before the close above must find the result file still there.
+    _delete_files(batcher, row, found.source.file_name if found.source is not None else None)
 
 
 def _close(job: Job, row: dict[str, Any], state: str, **done: Any) -> None:
