@@ -74,7 +74,7 @@ class GeminiSettings:
             raise ConfigError(f"[gemini] mode must be standard, flex or batch; got {self.mode!r}.")
         if self.batch_inline_max_bytes > 20_000_000:
             raise ConfigError(
-                "[gemini] batch_inline_max_bytes must be at most 20000000: the API takes no larger inline batch."
+                "[gemini] batch_inline_max_bytes must be at most 20000000 (the API caps inline batches)."
             )
         if self.batch_wait_s < 0:
             raise ConfigError(f"[gemini] batch_wait_s must not be negative, got {self.batch_wait_s}.")
