@@ -29,6 +29,7 @@ from reels.errors import DownloadError, DownloadRefused, FetchFailed, InvalidMed
 from reels.media.fallbacks import Fallback
 from reels.media.probe import MP4_SNIFF_BYTES, VideoProbe, looks_like_mp4, probe_video
 from reels.media.store import MediaStore
+from reels.media.thumbnail import ensure_thumbnail
 from reels.media.urlpolicy import check_url
 from reels.records import MediaFile, Reel
 from reels.retry import RetryPolicy
@@ -215,6 +216,7 @@ class _Downloader:
     def _ok(
         self, reel: Reel, sha: str, path: Path, probe: VideoProbe, source: str, tries: _Tries
     ) -> MediaFile:
+        ensure_thumbnail(path, probe.duration_s)  # once, while the video is at hand; never fatal
         return MediaFile(
             reel.post_id,
             "ok",
