@@ -57,7 +57,7 @@ class TemplateWriter:
 
     name = "template"
     model: str | None = None
-    prompt_version: str | None = "template.1"
+    prompt_version: str | None = "template.2"
 
     def write(self, evidence: Sequence[Mapping[str, Any]], size: int) -> Drafted:
         groups: dict[tuple[Any, ...], list[Mapping[str, Any]]] = {}
@@ -78,16 +78,14 @@ class TemplateWriter:
             shares = ""
             if e["viral_share_with"] is not None and e["viral_share_without"] is not None:
                 shares = (
-                    f"; {e['viral_share_with'] * 100:.0f}% of them went viral vs "
+                    f", and {e['viral_share_with'] * 100:.0f}% of them went viral against "
                     f"{e['viral_share_without'] * 100:.0f}% of the rest"
                 )
-            examples = ", ".join(f"@{x['account']} {x['post_id']}" for x in e["examples"])
-            seen = f" Viral {'examples' if more else 'reels without it'}: {examples}." if examples else ""
             verb = "Make more" if more else "Make fewer"
-            text = (
-                f"{verb} {who}: they get {multiple_of(lift)} the views of the same account's other reels "
-                f"(q = {e['q_value']:.3f}{shares}).{seen}"
-            )
+            # Plain words for the content team: the q-values and intervals are in the report's method section,
+            # the example reels beside the recommendation.
+            views = f"{multiple_of(lift)} the views of the same account's other reels"
+            text = f"{verb} {who}: they get {views}{shares}."
             drafts.append(Draft(text, tuple(str(g["insight_id"]) for g in group)))
         return Drafted(tuple(drafts))
 

@@ -33,9 +33,10 @@ SUBJECTS: dict[str, str] = {
     "shot_count": "reels with more than {t} shots",
     "cuts_per_s": "reels cutting more than {t} times a second",
     "first_cut_s": "reels whose first cut comes after {t} s",
-    "loudness_db": "reels louder than {t} dB",
-    "motion_level": "reels with more on-screen motion than {t}",
-    "brightness": "reels brighter than {t}",
+    # Split at the median: "than the typical reel" says it without a unit a marketer has to look up.
+    "loudness_db": "reels louder than the typical reel",
+    "motion_level": "reels with more on-screen motion than the typical reel",
+    "brightness": "reels brighter than the typical reel",
     "cat_frame_share": "reels showing a cat in more than {t} of their frames",
 }
 _PERCENT = {"brightness", "cat_frame_share", "motion_level"}  # 0–1 values, shown as percentages
