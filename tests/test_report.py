@@ -179,16 +179,24 @@ def test_sample_report_has_the_viral_reels_findings_playbook_and_charts() -> Non
     assert "Cut faster: &lt;b&gt;2.5×&lt;/b&gt;" in html and "gemini (gemini-3.8-flash)" in html  # playbook
     assert "Not enough data yet (1 features)" in html and "No clear effect (1 features)" in html
     assert "20k" in html and "240k" in html  # baseline and views, for people
-    assert "12.0×" in html  # V4: 240k / 20k
+    assert "12× usual views" in html  # V4's badge: 240k / 20k
     assert "HTTP 403 from cdn: link expired" in html
     assert "at least <b>3×</b>" in html and "10k" in html  # the label rule, from virality_method
     assert "reels run" in html and "sample" in html and "20261116T060000Z-abc123" in html
 
 
+THUMB = "data:image/jpeg;base64,/9j/4AAQSkZJRg=="
+
+
 def test_the_report_is_self_contained() -> None:
-    found = tags(render_report(sample()))
-    assert not [t for t, _ in found if t in {"script", "link", "img", "iframe", "object"}]
-    refs = [a.get("src") or "" for _, a in found] + [a.get("href") or "" for t, a in found if t != "a"]
+    found = tags(render_report(replace(sample(), thumbnails={"V4": THUMB, "V3": THUMB})))
+    assert not [t for t, _ in found if t in {"link", "iframe", "object", "embed", "base"}]
+    assert [a for t, a in found if t == "script"] == [{}]  # one inline script (the gallery's filters)
+    images = [a["src"] for t, a in found if t == "img"]
+    assert images and set(images) == {THUMB}  # thumbnails inlined, nothing fetched
+    refs = [a.get("src") or "" for t, a in found if t != "img"] + [
+        a.get("href") or "" for t, a in found if t != "a"
+    ]
     assert not [r for r in refs if r]
 
 
@@ -198,7 +206,7 @@ def test_untrusted_text_is_escaped(field: str) -> None:
     evil = '<script>alert("x")</script><img src=x onerror=alert(1)>'
     reels = [dict(data.reels[0]) | {field: evil}, *data.reels[1:]]
     html = render_report(replace(data, reels=reels))
-    assert "<script>" not in html and "<img" not in html
+    assert '<script>alert("x")' not in html and "<img src=x" not in html
     assert "&lt;script&gt;" in html
 
 
@@ -206,7 +214,8 @@ def test_failure_errors_are_escaped_too() -> None:
     data = sample()
     failures = [dict(post_id="<b>x</b>", stage="analyze", status="failed", error="bad <script>x</script>")]
     html = render_report(replace(data, failures=failures))
-    assert "<script>" not in html and "&lt;b&gt;x&lt;/b&gt;" in html
+    assert "<script>x</script>" not in html and "<b>x</b>" not in html
+    assert "bad &lt;script&gt;x&lt;/script&gt;" in html and "&lt;b&gt;x&lt;/b&gt;" in html
 
 
 @pytest.mark.parametrize(

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import base64
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from reels import insights as insights_mod
+from reels.media.thumbnail import ensure_thumbnail
 from reels.pipeline.job import Job, post_keys
-from reels.pipeline.status import cost_per_1000, failures, shown_reels
+from reels.pipeline.status import failures, latest_costs, shown_reels
 from reels.report.render import ReportData, listed_viral, render_report
+from reels.report.trends import RISING_FIELDS
 from reels.storage import Cond
 from reels.storage.tables import (
     ACCOUNTS,
@@ -37,11 +40,17 @@ def report(job: Job, current_run: Mapping[str, Any] | None = None) -> Path:
     ok = [Cond("status", "=", "ok")]
     run = current_run or (max(runs, key=lambda r: r["started_at"]) if runs else None)
     this_run = [*ok, Cond("run_id", "=", run["run_id"])] if run else None
+    posts = job.rows(REELS, _POSTS)
+    viral = [p["post_id"] for p in posts if p["virality_label"] == "viral"]
+    shown = listed_viral(reels)
+    cited = [pid for i in found for pid in i.example_post_ids]
+    newest = [r["run_id"] for r in sorted(runs, key=lambda r: r["started_at"], reverse=True)]
+    costs = latest_costs(job.store, ([run["run_id"]] if run else []) + newest)
     data = ReportData(
         generated_at=job.now,
         run=run,
         reels=reels,
-        analyses=job.rows(ANALYSES, ANALYSES.narrow, ok, post_keys(listed_viral(reels))),
+        analyses=job.rows(ANALYSES, ANALYSES.narrow, ok, post_keys(shown)),
         insights=found,
         playbook=book,
         media_status={status: n for (status,), n in job.store.tally(MEDIA, ("status",)).items()},
@@ -55,12 +64,53 @@ def report(job: Job, current_run: Mapping[str, Any] | None = None) -> Path:
         producers=_producers(job.store.tally(ANALYSES, ("analyzer", "model"), ok)),
         answered=_producers(job.store.tally(ANALYSES, ("analyzer", "model"), this_run) if this_run else {}),
         analyzed=len(job.store.tally(ANALYSES, ("post_id",), ok)),
-        costs=cost_per_1000(job.store, run["run_id"]) if run else {},
+        costs=costs["costs"],
+        costs_run=costs["costs_run"],
+        posts=posts,
+        features=_features(job, viral),
+        thumbnails=thumbnails(job, [*shown, *cited]),
+        quarantine_reasons=job.store.tally(QUARANTINE, ("reason",)) if job.store.exists(QUARANTINE) else {},
     )
     path = job.settings.paths.report
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_report(data), encoding="utf-8")
     return path
+
+
+# What the week, the trends and the accounts read of every reel: narrow columns.
+_POSTS = ("post_id", "username", "posted_at", "views", "virality_label", "viral_ratio", "hashtags", "music")
+_THUMB_MAX_BYTES = 40_000  # a thumbnail larger than this is not inlined (the report stays small)
+
+
+def thumbnails(job: Job, post_ids: Iterable[str]) -> dict[str, str]:
+    """post_id → the data: URI of its thumbnail, extracted now for a video stored before thumbnails were
+    (once: it is kept beside the video)."""
+    wanted = sorted(set(post_ids))
+    if not wanted:
+        return {}
+    media = job.rows(MEDIA, ("post_id", "path", "duration_s"), [Cond("status", "=", "ok")], post_keys(wanted))
+    out = {}
+    for m in media:
+        thumb = ensure_thumbnail(Path(m["path"]), m["duration_s"]) if m["path"] else None
+        if thumb is not None and thumb.stat().st_size <= _THUMB_MAX_BYTES:
+            out[m["post_id"]] = "data:image/jpeg;base64," + base64.b64encode(thumb.read_bytes()).decode()
+    return out
+
+
+def _features(job: Job, viral: list[str]) -> dict[str, dict[str, Any]]:
+    """The viral reels' analysis fields that trends count: a model's answer before the local measurements."""
+    fields = [f for source, f, _ in RISING_FIELDS if source == "analysis"]
+    present = [f for f in fields if f in ANALYSES.columns]
+    rows = job.rows(
+        ANALYSES, ("post_id", "analyzer", *present), [Cond("status", "=", "ok")], post_keys(viral)
+    )
+    out: dict[str, dict[str, Any]] = {}
+    for r in sorted(rows, key=lambda r: r["analyzer"] == "local"):
+        found = out.setdefault(r["post_id"], {})
+        for f in present:
+            if found.get(f) is None and r[f] is not None:
+                found[f] = r[f]
+    return out
 
 
 def _producers(tally: Mapping[tuple[Any, ...], int]) -> dict[str, int]:

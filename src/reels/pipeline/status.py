@@ -54,7 +54,7 @@ def lake_status(store: Store, last_runs: int = 5) -> LakeStatus:
         pending_analysis=not_analyzed.num_rows,
         failures=failures(store),
         analyses={f"{a} ({m})": n for (a, m), n in store.tally(ANALYSES, ("analyzer", "model"), OK).items()},
-        **_latest_costs(store, [r["run_id"] for r in runs]),
+        **latest_costs(store, [r["run_id"] for r in runs]),
         batches=pending_batches(store),
     )
 
@@ -77,7 +77,7 @@ def cost_per_1000(store: Store, run_id: str) -> dict[str, tuple[int, float]]:
     return {label: (len(c), sum(c) / len(c) * 1000) for label, c in sorted(groups.items())}
 
 
-def _latest_costs(store: Store, run_ids: list[str]) -> dict[str, Any]:
+def latest_costs(store: Store, run_ids: list[str]) -> dict[str, Any]:
     """The costs per 1,000 reels of the newest of `run_ids` (newest first) that analyzed anything."""
     for run_id in run_ids:
         costs = cost_per_1000(store, run_id)

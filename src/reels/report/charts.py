@@ -13,6 +13,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
+from typing import Any
 
 VIRAL, OTHER, MUTED, INK, GRID = "#d9480f", "#868e96", "#adb5bd", "#212529", "#e9ecef"
 LABEL_COLOURS: dict[str, str] = {
@@ -196,6 +197,39 @@ def label_bars(counts: Mapping[str, Mapping[str, int]]) -> str:
             x += width
         body.append(_text(x + 6, y + row_h / 2 + 4, str(sum(counts[user].values())), fill=OTHER))
     return _svg(w, h, "Reels per account by virality label", body)
+
+
+def weekly_bars(weeks: Sequence[Any]) -> str:
+    """Reels per posting week (grey) with the viral ones at the foot of each bar (orange) and the viral
+    share of the week's scored reels above it. `weeks`: `trends.Week`s, oldest first."""
+    w, h, top, bottom, left = 640, 220, 34, 30, 34
+    if not weeks:
+        return _svg(w, 60, "Viral reels per week", [_text(w / 2, 34, "No dated reels yet.", anchor="middle")])
+    most = max(x.reels for x in weeks) or 1
+    step = (w - left - 8) / len(weeks)
+    bar = min(36.0, step * 0.7)
+    ph = h - top - bottom
+    body = [_legend(left, 14, [("viral", VIRAL, False), ("other reels", "#ced4da", False)])]
+    for tick in sorted({0, most // 2, most}):
+        y = top + ph - tick / most * ph
+        body += [_line(left, y, w - 8, y, GRID), _text(left - 6, y + 4, str(tick), anchor="end", fill=OTHER)]
+    for k, week in enumerate(weeks):
+        x = left + k * step + (step - bar) / 2
+        total, viral = week.reels / most * ph, week.viral / most * ph
+        label = week.start.strftime("%-d %b")
+        share = "—" if week.share is None else f"{week.share * 100:.0f}%"
+        tip = f"week of {label}: {week.reels} reels, {week.viral} viral ({share} of those scored)"
+        body += [
+            f'<rect x="{x:.1f}" y="{top + ph - total:.1f}" width="{bar:.1f}" height="{total:.1f}" '
+            f'fill="#ced4da"><title>{escape(tip)}</title></rect>',
+            f'<rect x="{x:.1f}" y="{top + ph - viral:.1f}" width="{bar:.1f}" height="{viral:.1f}" '
+            f'fill="{VIRAL}"><title>{escape(tip)}</title></rect>',
+        ]
+        if week.viral:
+            body.append(_text(x + bar / 2, top + ph - total - 4, share, anchor="middle", fill=VIRAL))
+        if len(weeks) <= 8 or (len(weeks) - 1 - k) % 2 == 0:  # every other week, the last one labelled
+            body.append(_text(x + bar / 2, h - 10, label, anchor="middle", fill=OTHER))
+    return _svg(w, h, "Reels and viral reels per posting week", body)
 
 
 def _legend(x: float, y: float, items: Sequence[tuple[str, str, bool]]) -> str:

@@ -1,4 +1,10 @@
-"""The HTML report for marketers: one self-contained file (inline CSS, inline SVG charts, no scripts).
+"""The HTML report for the content team: one self-contained file that works offline (inline CSS, inline
+SVG charts, thumbnails inlined as data: URIs, a few lines of inline script to filter the gallery; no
+external font, image or script), readable on a phone.
+
+Its first screen is the week in one paragraph and the playbook, each recommendation with its numbers and
+example reels; then the viral reels as a gallery, the trends, the accounts, the run's health, and the
+method (where the statistics terms live).
 
 Pure rendering: `render_report(ReportData) -> str`; the caller writes the file. The template is
 `templates/report.html` beside this module, rendered by Jinja2 with autoescape on, since captions,
@@ -24,9 +30,9 @@ from reels.insights import rank_key, subject
 from reels.insights.wording import multiple, multiple_of
 from reels.label.virality import TIERS
 from reels.records import Insight
-from reels.report import charts
+from reels.report import charts, sections, trends
+from reels.report.sections import excerpt, safe_url
 
-CAPTION_CHARS = 140
 TOP_FEATURES = 12  # rows in the lift chart
 MAX_FAILURES = 200  # failures listed one by one; the rest are counted
 MAX_VIRAL_ROWS = 200  # viral reels listed, the highest ratios first; the rest are counted
@@ -57,6 +63,13 @@ class ReportData:
     answered: Mapping[str, int] | None = None  # the same, for the run shown
     costs: Mapping[str, tuple[int, float]] = field(default_factory=dict)  # the run's USD per 1,000 reels
     analyzed: int | None = None  # reels with an ok analysis
+    # Every reel, narrow (post_id, username, posted_at, views, virality_label, viral_ratio, hashtags, music):
+    # the week, the trends and the accounts. Absent (small inputs, tests): `reels`.
+    posts: Sequence[Mapping[str, Any]] | None = None
+    features: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # viral reel → its analysis
+    thumbnails: Mapping[str, str] = field(default_factory=dict)  # post_id → a data: URI of its JPEG
+    quarantine_reasons: Mapping[tuple[Any, ...], int] = field(default_factory=dict)  # (kind, reason) → items
+    costs_run: str | None = None  # the run the costs are of, when not `run`
 
 
 def render_report(data: ReportData) -> str:
@@ -82,20 +95,6 @@ def when(t: datetime | None) -> str:
     return "—" if t is None else t.strftime("%Y-%m-%d %H:%M UTC")
 
 
-def safe_url(url: Any, post_id: Any = None) -> str:
-    """An http(s) link, or the reel's Instagram address from its post_id, or "" (no link)."""
-    if isinstance(url, str) and re.match(r"https?://", url, re.IGNORECASE):
-        return url
-    if isinstance(post_id, str) and re.fullmatch(r"[A-Za-z0-9_-]+", post_id):
-        return f"https://www.instagram.com/reel/{post_id}/"
-    return ""
-
-
-def excerpt(text: str | None, limit: int = CAPTION_CHARS) -> str:
-    text = " ".join((text or "").split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
 def listed_viral(reels: Sequence[Mapping[str, Any]]) -> list[str]:
     """The post ids of the viral reels the report lists one by one (the highest ratios)."""
     viral = [r for r in reels if r.get("virality_label") == "viral"]
@@ -106,6 +105,7 @@ def listed_viral(reels: Sequence[Mapping[str, Any]]) -> list[str]:
 def _view(data: ReportData) -> dict[str, Any]:
     reels = sorted(data.reels, key=lambda r: (str(r.get("username")), str(r.get("post_id"))))
     by_id = {r["post_id"]: r for r in reels}
+    posts = list(data.posts) if data.posts is not None else reels
     analyses = _analyses_by_post(data.analyses)
     viral = sorted(
         (r for r in reels if r.get("virality_label") == "viral"),
@@ -124,57 +124,68 @@ def _view(data: ReportData) -> dict[str, Any]:
         mine = [a for a in data.analyses if data.run and a.get("run_id") == data.run.get("run_id")]
         answered = _producers(mine)
     ranked = sorted(data.insights, key=rank_key)
-    insights = [_insight(i, by_id) for i in ranked]
     tested = [i for i in ranked if i.verdict != "not_enough_data"]
-    playbook = sorted(data.playbook, key=lambda r: int(r["rank"]))
-    seen = {k for c in per_account.values() for k in c}
-    failures = sorted(data.failures, key=lambda f: (str(f.get("stage")), str(f.get("post_id"))))
     methods = sorted(
         data.methods
         if data.methods is not None
         else {str(r["virality_method"]) for r in reels if r.get("virality_method")}
     )
     threshold = next((m["ratio"] for m in map(_parse_method, methods) if m.get("ratio")), None)
+    now = data.generated_at
+    cards = {
+        str(r["post_id"]): sections.card(r, now, data.thumbnails, _describe(analyses.get(r["post_id"])))
+        for r in reels
+    }
+    gallery = [cards[str(r["post_id"])] for r in viral[:MAX_VIRAL_ROWS]]
+    supported = [i for i in ranked if i.supported]
+    weeks = trends.weekly(posts)
+    week = trends.week_summary(posts)
+    features = dict(data.features) or {pid: dict(a) for pid, a in analyses.items()}
     return dict(
-        generated_at=data.generated_at,
+        generated_at=now,
         run=_run(data.run),
+        week=week,
         totals=dict(
             reels=sum(labels.values()),
             accounts=len(per_account),
             viral=viral_total,
             analyzed=len(analyses) if data.analyzed is None else data.analyzed,
-            supported=sum(1 for i in data.insights if i.supported),
+            supported=len(supported),
             tested=len(tested),
         ),
-        playbook=[
-            dict(text=r["recommendation"], cites=[str(x) for x in r.get("insight_ids") or []])
-            for r in playbook
-        ],
-        playbook_by=_writer(playbook[0]) if playbook else None,
-        playbook_note=playbook[0].get("note") if playbook else None,
+        best=_best(week, cards, now, data.thumbnails),
+        lead=[dict(text=sections.plain(i), insight_id=i.insight_id) for i in supported[:3]],
+        playbook=sections.playbook_items(data.playbook, {i.insight_id: i for i in ranked}, cards),
+        playbook_by=_writer(data.playbook[0]) if data.playbook else None,
+        playbook_note=data.playbook[0].get("note") if data.playbook else None,
         insight_sources=sorted({s for i in data.insights for s in i.sources}),
-        viral=[_viral_row(r, analyses.get(r["post_id"])) for r in viral[:MAX_VIRAL_ROWS]],
+        gallery=gallery,
+        gallery_accounts=sorted({str(c["username"]) for c in gallery}),
+        gallery_weeks=sorted({c["week"] for c in gallery if c["week"]}, reverse=True),
         more_viral=max(0, viral_total - MAX_VIRAL_ROWS),
-        supported=[i for i in insights if i["verdict"] == "supported"],
-        unsupported=[i for i in insights if i["verdict"] == "not_supported"],
-        thin=[i for i in insights if i["verdict"] == "not_enough_data"],
-        accounts=[
-            dict(username=u, counts=dict(c), total=sum(c.values()), **_account(data.accounts.get(u)))
-            for u, c in sorted(per_account.items(), key=lambda uc: (-uc[1]["viral"], uc[0]))[
-                :MAX_ACCOUNT_ROWS
-            ]
-        ],
+        findings=[dict(text=sections.plain(i), **_insight(i, by_id)) for i in supported],
+        supported=[_insight(i, by_id) for i in supported],
+        unsupported=[_insight(i, by_id) for i in ranked if i.verdict == "not_supported"],
+        thin=[_insight(i, by_id) for i in ranked if i.verdict == "not_enough_data"],
+        weeks=weeks,
+        chart_weeks=Markup(charts.weekly_bars(weeks)),
+        rising=trends.rising([p for p in posts if p.get("virality_label") == "viral"], features),
+        recent_weeks=trends.RECENT_WEEKS,
+        accounts=sections.account_rows(posts, per_account, data.accounts, MAX_ACCOUNT_ROWS),
         more_accounts=max(0, len(per_account) - MAX_ACCOUNT_ROWS),
-        label_names=[k for k in charts.LABEL_COLOURS if k in seen] + sorted(seen - set(charts.LABEL_COLOURS)),
-        failures=failures[:MAX_FAILURES],
-        more_failures=max(0, len(failures) - MAX_FAILURES),
+        failure_groups=sections.failure_groups(data.failures),
+        failures=len(data.failures),
+        quarantine=sorted(
+            ((str(k[-1] or "no reason"), n) for k, n in data.quarantine_reasons.items()), key=lambda x: -x[1]
+        ),
         media_status=dict(sorted(data.media_status.items())),
         quarantined=data.quarantined,
         methods=[dict(text=m, **_parse_method(m)) for m in methods],
         tiers=[(name, floor) for floor, name in TIERS],
-        analyzers=[f"{k} ×{n}" for k, n in sorted(producers.items())],
+        analyzers=[f"{k} ×{n}" for k, n in sorted(producers.items(), key=lambda kn: -kn[1])],
         answered=", ".join(f"{k} ×{n}" for k, n in sorted(answered.items())),
-        costs=[f"{k}: ${usd:.4f} per 1,000 reels ({n} reels)" for k, (n, usd) in sorted(data.costs.items())],
+        costs=[(k, n, usd) for k, (n, usd) in sorted(data.costs.items())],
+        costs_run=data.costs_run or (data.run or {}).get("run_id"),
         chart_views=Markup(charts.views_vs_baseline(_points(reels), ratio=threshold)),
         chart_features=Markup(charts.lifts([_interval(i) for i in tested[:TOP_FEATURES]])),
         chart_labels=Markup(
@@ -185,6 +196,19 @@ def _view(data: ReportData) -> dict[str, Any]:
             )
         ),
     )
+
+
+def _best(
+    week: trends.WeekSummary | None,
+    cards: Mapping[str, dict[str, Any]],
+    now: datetime,
+    thumbs: Mapping[str, str],
+) -> dict[str, Any] | None:
+    """The week's most viral reel as a card."""
+    if week is None or week.best is None:
+        return None
+    pid = str(week.best.get("post_id"))
+    return cards.get(pid) or sections.card(week.best, now, thumbs)
 
 
 def _producers(analyses: Sequence[Mapping[str, Any]]) -> Counter[str]:
@@ -215,12 +239,6 @@ def _run(run: Mapping[str, Any] | None) -> dict[str, Any] | None:
         notes=[str(n) for n in _json(run.get("notes_json"), [])],
         error=run.get("error"),
     )
-
-
-def _account(row: Mapping[str, Any] | None) -> dict[str, Any]:
-    """An account's rotation status and followers for the labels table ("—" when unknown)."""
-    followers = (row or {}).get("followers")
-    return {"status": (row or {}).get("status") or "—", "followers": f"{followers:,}" if followers else "—"}
 
 
 def _json(text: Any, default: Any) -> Any:
@@ -277,26 +295,6 @@ def _describe(analysis: Mapping[str, Any] | None) -> str:
     if analysis.get("has_audio") is False:
         parts.append("no sound")
     return " · ".join(parts)
-
-
-def _viral_row(r: Mapping[str, Any], analysis: Mapping[str, Any] | None) -> dict[str, Any]:
-    return dict(
-        username=r.get("username"),
-        post_id=r.get("post_id"),
-        url=safe_url(r.get("url"), r.get("post_id")),
-        caption=excerpt(r.get("caption")),
-        views=r.get("views"),
-        views_field=r.get("views_field"),
-        baseline=r.get("baseline_views"),
-        baseline_n=r.get("baseline_n"),
-        baseline_source=r.get("baseline_source"),
-        ratio=r.get("viral_ratio"),
-        tier=r.get("virality_tier"),
-        engagement=r.get("engagement_rate"),
-        reason=r.get("virality_reason"),
-        posted_at=r.get("posted_at"),
-        about=_describe(analysis),
-    )
 
 
 def _writer(row: Mapping[str, Any]) -> str:
