@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests import sample_run
 from tests.factories import OUTSIDE_PREFIXES
 
 
@@ -15,3 +17,9 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         if name.startswith(OUTSIDE_PREFIXES):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def two_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """`reels run` twice on the bundled sample (tests/sample_run.py), shared by the tests that read it."""
+    return sample_run.two_runs(tmp_path_factory.mktemp("sample-run"))

@@ -17,48 +17,7 @@ from reels.media.store import MediaStore
 from reels.pipeline.components import http_client
 from reels.sources.sample import SampleSource
 from reels.storage.delta import DeltaStore
-from reels.storage.tables import ALL, ANALYSES, MEDIA, QUARANTINE, REELS
-from tests.factories import clean_environ
-
-VOLATILE = {"runs"}  # one row per run, by design
-
-
-def reels_run(workdir: Path) -> subprocess.CompletedProcess[str]:
-    env = clean_environ()
-    return subprocess.run(
-        [sys.executable, "-m", "reels", "run"],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-
-
-def snapshot(lake: Path) -> dict[str, list[dict[str, Any]]]:
-    store = DeltaStore(lake)
-    return {
-        name: sorted(store.read(spec).to_pylist(), key=lambda r: [str(r[k]) for k in spec.key])
-        for name, spec in ALL.items()
-        if name not in VOLATILE
-    }
-
-
-@pytest.fixture(scope="module")
-def two_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    workdir = tmp_path_factory.mktemp("sample-run")
-    first = reels_run(workdir)
-    assert first.returncode == 0, first.stderr
-    after_first = snapshot(workdir / "lakehouse")
-    second = reels_run(workdir)
-    assert second.returncode == 0, second.stderr
-    return dict(
-        workdir=workdir,
-        first=first,
-        second=second,
-        after_first=after_first,
-        after_second=snapshot(workdir / "lakehouse"),
-    )
+from reels.storage.tables import ANALYSES, MEDIA, QUARANTINE, REELS
 
 
 def test_first_run_says_what_it_used_and_fills_every_stage(two_runs: dict[str, Any]) -> None:
