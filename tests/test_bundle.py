@@ -3,6 +3,7 @@ volume (they reject unknown keys), and the job is the one the pipeline needs."""
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import tomllib
@@ -191,3 +192,51 @@ def test_an_unreadable_scope_is_a_config_error_without_the_cause() -> None:
 def test_runtime_detection() -> None:
     assert secrets.on_databricks({"DATABRICKS_RUNTIME_VERSION": "client.4.9"})
     assert not secrets.on_databricks({})
+
+
+DASHBOARD = ROOT / "dashboards" / "reels.lvdash.json"
+
+
+def dashboard() -> dict[str, Any]:
+    return json.loads(DASHBOARD.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+def widget_fields(board: dict[str, Any]) -> dict[str, set[str]]:
+    """dataset → the columns its widgets read (every query field and every encoding's fieldName)."""
+    used: dict[str, set[str]] = {}
+    for page in board["pages"]:
+        for item in page["layout"]:
+            widget = item["widget"]
+            for query in widget.get("queries", []):
+                q = query["query"]
+                names = {f["name"] for f in q["fields"]}
+                assert all(f["expression"] == f"`{f['name']}`" for f in q["fields"]), widget["name"]
+                encodings = widget["spec"]["encodings"]
+                encoded = {c["fieldName"] for c in encodings.get("columns", [])}
+                encoded |= {e["fieldName"] for k, e in encodings.items() if k != "columns"}
+                assert encoded <= names, widget["name"]
+                used.setdefault(q["datasetName"], set()).update(names)
+    return used
+
+
+def test_the_dashboard_is_deployed_by_the_bundle_over_the_targets_catalog_and_schema(
+    bundle: dict[str, Any],
+) -> None:
+    models = pytest.importorskip("databricks.bundles.dashboards", reason="needs databricks-bundles")
+    (definition,) = bundle["resources"]["dashboards"].values()
+    models.Dashboard.from_dict(definition)
+    with pytest.raises(ValueError, match="Unexpected field"):
+        models.Dashboard.from_dict({**definition, "dataset_catalogue": "x"})
+    assert (definition["dataset_catalog"], definition["dataset_schema"]) == (
+        "${var.catalog}",
+        "${var.schema}",
+    )
+    assert (ROOT / "resources" / definition["file_path"]).resolve() == DASHBOARD
+    board = dashboard()
+    datasets = {d["name"] for d in board["datasets"]}
+    assert set(widget_fields(board)) <= datasets
+    assert {"viral_reels", "findings", "weekly", "analyses_health", "runs"} <= datasets
+    for d in board["datasets"]:  # bare table names: the bundle's catalog and schema apply
+        assert (
+            "`" not in "".join(d["queryLines"]) and "." not in "".join(d["queryLines"]).split("FROM")[1][:40]
+        )
