@@ -124,7 +124,7 @@ class GeminiAnalyzer:
     ) -> None:
         self._client, self._settings = client, settings
         self.model = settings.model
-        self.models = (settings.model, *[m for m in settings.fallback_models if m != settings.model])
+        self.models = settings.models
         self.concurrency = settings.concurrency
         self._limiter = limiter or make_limiter(settings)
         self._policy = policy or retry_policy(settings)

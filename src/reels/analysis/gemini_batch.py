@@ -82,7 +82,7 @@ class GeminiBatches:
         self._policy = policy or retry_policy(settings)
         self._sleep = sleep
         self.model = settings.model
-        self.models = (settings.model, *[m for m in settings.fallback_models if m != settings.model])
+        self.models = settings.models
         self.concurrency = settings.concurrency
         self.files = GeminiFiles(client, settings, self._policy, sleep=sleep, clock=clock)
         self._prices = settings.price_table()

@@ -107,6 +107,11 @@ class GeminiSettings:
             raise ConfigError("[gemini] model must name a Gemini model, e.g. gemini-3.8-flash.")
         self.price_table()  # validates the prices now, not at the first call
 
+    @property
+    def models(self) -> tuple[str, ...]:
+        """The model, then its fallbacks: every model whose answer counts as Gemini's."""
+        return (self.model, *[m for m in self.fallback_models if m != self.model])
+
     def price_table(self) -> dict[str, tuple[float, float]]:
         """{model: (input, output) USD per 1M tokens}, parsed from `prices`."""
         table = {}
