@@ -10,6 +10,7 @@ import pytest
 from reels.records import Insight
 from reels.report import charts
 from reels.report.render import ReportData, render_report, safe_url
+from reels.report.trends import week_summary
 
 T = datetime(2026, 11, 16, 6, tzinfo=UTC)
 METHOD = "median_ratio_v0(ratio>=3,views>=10000)"
@@ -297,3 +298,40 @@ def test_the_report_stays_small_on_a_large_lake() -> None:
     assert len(html.encode()) < 5_000_000, len(html)
     assert "more viral reels, in the <code>reels</code> table" in html and "… and 1900 more accounts." in html
     assert html.count("<circle") <= 3_000 + 1_100  # the sample plus every viral reel
+
+
+def test_naive_times_a_hurting_pattern_and_alike_errors_read_right() -> None:
+    data = sample()
+    naive = [dict(r, posted_at=r["posted_at"].replace(tzinfo=None)) for r in data.reels]
+    hurting = replace(finding("on_screen_text", "supported", -0.7, ["N1"]), kind="boolean")
+    failures = [
+        dict(
+            post_id=f"N{i}",
+            stage="analyze",
+            status="failed",
+            error=f"Gemini 403 PERMISSION_DENIED for Abc{i}xyz9",
+        )
+        for i in range(3)
+    ] + [dict(post_id="N9", stage="analyze", status="failed", error="429 RESOURCE_EXHAUSTED")]
+    quarantine = {("duplicate", f"a second copy of a reel in this scrape (Dq{i}x7Y2k)"): 1 for i in range(30)}
+    html = render_report(
+        replace(
+            data,
+            reels=naive,
+            generated_at=T.replace(tzinfo=None),
+            insights=[hurting, *data.insights],
+            failures=failures,
+            quarantine_reasons=quarantine,
+        )
+    )
+    what_works = html.split("What works:")[1].split("</p>")[0]
+    assert "0.50×" not in what_works and "cutting" in what_works.lower()  # only a pattern that helps
+    assert html.count("PERMISSION_DENIED") == 1 and "RESOURCE_EXHAUSTED" in html  # 3 alike, 1 other
+    assert "<b>30</b> × " in html  # thirty duplicates, one kind of reason
+
+
+def test_a_young_weeks_share_counts_its_pending_reels() -> None:
+    week = [dict(post_id=f"W{i}", username="a", posted_at=T, virality_label="pending") for i in range(9)]
+    week.append(dict(post_id="W9", username="a", posted_at=T, virality_label="viral"))
+    summary = week_summary(week)
+    assert summary is not None and summary.viral == 1 and summary.share == 0.1  # not 1 of 1

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
-import tempfile
+import threading
 from pathlib import Path
 
 import imageio_ffmpeg
@@ -32,21 +32,20 @@ def ensure_thumbnail(video: Path, duration_s: float | None = None, timeout_s: fl
     if not video.is_file():
         return None
     at = min(AT_S, duration_s / 3) if duration_s else AT_S
-    fd, name = tempfile.mkstemp(dir=video.parent, suffix=".jpg.part")
-    os.close(fd)
-    part = Path(name)
-    command = [
-        imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y", "-ss", f"{at:.2f}",
-        "-i", str(video), "-frames:v", "1", "-vf", f"scale={WIDTH}:-2", "-q:v", "6", "-f", "mjpeg", str(part),
-    ]  # fmt: skip
+    part = out.with_name(f".{out.name}.{os.getpid()}.{threading.get_ident()}.part")  # one per writer
     try:
+        command = [
+            imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y",
+            "-ss", f"{at:.2f}", "-i", str(video),
+            "-frames:v", "1", "-vf", f"scale={WIDTH}:-2", "-q:v", "6", "-f", "mjpeg", str(part),
+        ]  # fmt: skip
         done = subprocess.run(command, capture_output=True, timeout=timeout_s, check=False)
-        if done.returncode != 0 or not part.stat().st_size:
+        if done.returncode != 0 or not part.is_file() or not part.stat().st_size:
             log.warning("no thumbnail for %s: %s", video.name, done.stderr.decode(errors="replace")[-200:])
             return None
         os.replace(part, out)  # whole or not at all: a reader never sees half a JPEG
         return out
-    except (OSError, subprocess.TimeoutExpired) as exc:
+    except Exception as exc:  # no ffmpeg, a timeout, a full disk: the reel just has no picture
         log.warning("no thumbnail for %s: %s", video.name, exc)
         return None
     finally:

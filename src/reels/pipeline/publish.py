@@ -78,7 +78,7 @@ def report(job: Job, current_run: Mapping[str, Any] | None = None) -> Path:
 
 
 # What the week, the trends and the accounts read of every reel: narrow columns.
-_POSTS = ("post_id", "username", "posted_at", "views", "virality_label", "viral_ratio", "hashtags", "music")
+_POSTS = ("post_id", "username", "posted_at", "views", "virality_label", "viral_ratio")
 _THUMB_MAX_BYTES = 40_000  # a thumbnail larger than this is not inlined (the report stays small)
 
 
@@ -98,13 +98,18 @@ def thumbnails(job: Job, post_ids: Iterable[str]) -> dict[str, str]:
 
 
 def _features(job: Job, viral: list[str]) -> dict[str, dict[str, Any]]:
-    """The viral reels' analysis fields that trends count: a model's answer before the local measurements."""
-    fields = [f for source, f, _ in RISING_FIELDS if source == "analysis"]
-    present = [f for f in fields if f in ANALYSES.columns]
-    rows = job.rows(
-        ANALYSES, ("post_id", "analyzer", *present), [Cond("status", "=", "ok")], post_keys(viral)
-    )
-    out: dict[str, dict[str, Any]] = {}
+    """What trends count of each viral reel: its own hashtags and sound, and its analysis's fields (a
+    model's answer before the local measurements)."""
+    if not viral:
+        return {}
+    wanted = {source: [f for s, f, _ in RISING_FIELDS if s == source] for source in ("analysis", "reel")}
+    present = [f for f in wanted["analysis"] if f in ANALYSES.columns]
+    keys = post_keys(viral)
+    rows = job.rows(ANALYSES, ("post_id", "analyzer", *present), [Cond("status", "=", "ok")], keys)
+    out: dict[str, dict[str, Any]] = {
+        r["post_id"]: {f: r[f] for f in wanted["reel"]}
+        for r in job.rows(REELS, ("post_id", *wanted["reel"]), keys=keys)
+    }
     for r in sorted(rows, key=lambda r: r["analyzer"] == "local"):
         found = out.setdefault(r["post_id"], {})
         for f in present:

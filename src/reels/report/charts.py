@@ -184,7 +184,8 @@ def label_bars(counts: Mapping[str, Mapping[str, int]]) -> str:
     body = [_legend(label_w, 14, [(k.replace("_", " "), LABEL_COLOURS.get(k, OTHER), False) for k in labels])]
     for i, user in enumerate(order):
         y, x = top + i * row_h, float(label_w)
-        body.append(_text(label_w - 8, y + row_h / 2 + 4, f"@{user}", anchor="end"))
+        name = f"@{user}" if len(user) <= 20 else f"@{user[:19]}…"  # long handles would leave the chart
+        body.append(_text(label_w - 8, y + row_h / 2 + 4, name, anchor="end"))
         for k in labels:
             n = counts[user].get(k, 0)
             if not n:

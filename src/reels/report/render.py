@@ -103,9 +103,9 @@ def listed_viral(reels: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def _view(data: ReportData) -> dict[str, Any]:
-    reels = sorted(data.reels, key=lambda r: (str(r.get("username")), str(r.get("post_id"))))
+    reels = sorted(map(_dated, data.reels), key=lambda r: (str(r.get("username")), str(r.get("post_id"))))
     by_id = {r["post_id"]: r for r in reels}
-    posts = list(data.posts) if data.posts is not None else reels
+    posts = [_dated(p) for p in data.posts] if data.posts is not None else reels
     analyses = _analyses_by_post(data.analyses)
     viral = sorted(
         (r for r in reels if r.get("virality_label") == "viral"),
@@ -131,7 +131,7 @@ def _view(data: ReportData) -> dict[str, Any]:
         else {str(r["virality_method"]) for r in reels if r.get("virality_method")}
     )
     threshold = next((m["ratio"] for m in map(_parse_method, methods) if m.get("ratio")), None)
-    now = data.generated_at
+    now = trends.utc(data.generated_at)
     cards = {
         str(r["post_id"]): sections.card(r, now, data.thumbnails, _describe(analyses.get(r["post_id"])))
         for r in reels
@@ -140,7 +140,9 @@ def _view(data: ReportData) -> dict[str, Any]:
     supported = [i for i in ranked if i.supported]
     weeks = trends.weekly(posts)
     week = trends.week_summary(posts)
-    features = dict(data.features) or {pid: dict(a) for pid, a in analyses.items()}
+    features = dict(data.features) or {
+        pid: {**dict(analyses.get(pid) or {}), **dict(r)} for pid, r in by_id.items()
+    }
     return dict(
         generated_at=now,
         run=_run(data.run),
@@ -154,7 +156,8 @@ def _view(data: ReportData) -> dict[str, Any]:
             tested=len(tested),
         ),
         best=_best(week, cards, now, data.thumbnails),
-        lead=[dict(text=sections.plain(i), insight_id=i.insight_id) for i in supported[:3]],
+        # "What works": a pattern that helps (a supported one may hurt: those are in the findings).
+        lead=[dict(text=sections.plain(i)) for i in supported if (i.effect or 0) > 0][:1],
         playbook=sections.playbook_items(data.playbook, {i.insight_id: i for i in ranked}, cards),
         playbook_by=_writer(data.playbook[0]) if data.playbook else None,
         playbook_note=data.playbook[0].get("note") if data.playbook else None,
@@ -175,9 +178,7 @@ def _view(data: ReportData) -> dict[str, Any]:
         more_accounts=max(0, len(per_account) - MAX_ACCOUNT_ROWS),
         failure_groups=sections.failure_groups(data.failures),
         failures=len(data.failures),
-        quarantine=sorted(
-            ((str(k[-1] or "no reason"), n) for k, n in data.quarantine_reasons.items()), key=lambda x: -x[1]
-        ),
+        quarantine=sections.quarantine_groups(data.quarantine_reasons),
         media_status=dict(sorted(data.media_status.items())),
         quarantined=data.quarantined,
         methods=[dict(text=m, **_parse_method(m)) for m in methods],
@@ -196,6 +197,12 @@ def _view(data: ReportData) -> dict[str, Any]:
             )
         ),
     )
+
+
+def _dated(row: Mapping[str, Any]) -> Mapping[str, Any]:
+    """`row` with its posting time in UTC (a naive one is read as UTC)."""
+    posted = row.get("posted_at")
+    return {**row, "posted_at": trends.utc(posted)} if isinstance(posted, datetime) else row
 
 
 def _best(

@@ -12,7 +12,7 @@ from typing import Any
 from reels.insights import subject
 from reels.insights.wording import multiple_of
 from reels.records import Insight
-from reels.report.trends import median_views, monday
+from reels.report.trends import median_views, monday, utc
 
 CAPTION_CHARS = 140
 MAX_GROUP_EXAMPLES = 3
@@ -42,7 +42,7 @@ def times(ratio: float | None) -> str:
 def age(posted: datetime | None, now: datetime) -> str:
     if posted is None:
         return ""
-    days = (now - posted).days
+    days = (utc(now) - utc(posted)).days
     if days < 1:
         return "today"
     if days < 14:
@@ -58,7 +58,7 @@ def card(
 ) -> dict[str, Any]:
     """One reel in the gallery: its thumbnail, its "N× usual views" badge, account, age and link."""
     pid = str(reel.get("post_id"))
-    posted = reel.get("posted_at")
+    posted = utc(reel["posted_at"]) if reel.get("posted_at") else None
     return dict(
         post_id=pid,
         username=reel.get("username"),
@@ -79,11 +79,10 @@ def card(
 
 
 def plain(i: Insight) -> str:
-    """A supported finding in words, with no statistics terms (those are in the method section)."""
+    """A supported finding in words, with no statistics terms (those are in the method section); the same
+    multiple the playbook gives (the within-account lift)."""
     who = subject(i)
-    text = f"{who[:1].upper()}{who[1:]} get {multiple_of(i.lift_with)} their account's usual views"
-    if i.lift_without is not None:
-        text += f", the others {multiple_of(i.lift_without)}"
+    text = f"{who[:1].upper()}{who[1:]} get {multiple_of(i.lift)} the views of the same account's other reels"
     if i.viral_share_with is not None and i.viral_share_without is not None:
         text += f"; {i.viral_share_with:.0%} of them went viral, against {i.viral_share_without:.0%}"
     agree = f"{i.accounts_same_sign} of {i.accounts_with_both} accounts agree"
@@ -131,11 +130,12 @@ def account_rows(
     for p in posts:
         by_user[str(p.get("username"))].append(p)
     rows = []
-    for user in set(labels) | set(by_user):
+    tracked = {u for u, a in accounts.items() if (a or {}).get("status") in ("core", "explore")}
+    for user in set(labels) | set(by_user) | tracked:  # a tracked account with no reel yet shows too
         counts = labels.get(user, Counter())
         scored = counts["viral"] + counts["not_viral"]
         known = accounts.get(user) or {}
-        last = max((p["posted_at"] for p in by_user[user] if p.get("posted_at")), default=None)
+        last = max((utc(p["posted_at"]) for p in by_user[user] if p.get("posted_at")), default=None)
         rows.append(
             dict(
                 username=user,
@@ -152,18 +152,31 @@ def account_rows(
     return rows[:limit]
 
 
-def _reason(text: Any) -> str:
-    """An error as the kind of error it is: ids, numbers and addresses taken out, so that alike ones group."""
+def reason_kind(text: Any) -> str:
+    """An error as the kind of error it is: addresses, ids (words with a digit in them) and numbers taken
+    out, so that alike ones group and different ones (PERMISSION_DENIED, RESOURCE_EXHAUSTED) do not."""
     text = re.sub(r"https?://\S+", "<url>", str(text or "no reason recorded"))
-    text = re.sub(r"\b[A-Za-z0-9_-]{10,}\b", "<id>", text)
+    text = re.sub(r"\b(?=[\w-]*\d)[\w-]{6,}\b", "<id>", text)
     return re.sub(r"\d+(\.\d+)?", "N", text)[:160]
+
+
+def quarantine_groups(reasons: Mapping[tuple[Any, ...], int], limit: int = 20) -> list[tuple[str, int]]:
+    """Quarantined items per kind of reason (an id in a reason does not make a group of its own)."""
+    groups: Counter[str] = Counter()
+    first: dict[str, str] = {}
+    for key, n in reasons.items():
+        text = str(key[-1] or "no reason recorded")
+        kind = reason_kind(text)
+        groups[kind] += n
+        first.setdefault(kind, text)
+    return [(first[k], n) for k, n in groups.most_common(limit)]
 
 
 def failure_groups(failures: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Failures grouped by stage, status and kind of reason, the largest groups first, with examples."""
     groups: dict[tuple[str, str, str], list[Mapping[str, Any]]] = defaultdict(list)
     for f in failures:
-        groups[(str(f.get("stage")), str(f.get("status")), _reason(f.get("error")))].append(f)
+        groups[(str(f.get("stage")), str(f.get("status")), reason_kind(f.get("error")))].append(f)
     out = [
         dict(
             stage=stage,
@@ -185,6 +198,8 @@ __all__ = [
     "failure_groups",
     "plain",
     "playbook_items",
+    "quarantine_groups",
+    "reason_kind",
     "safe_url",
     "times",
 ]

@@ -8,7 +8,7 @@ import statistics
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 RECENT_WEEKS = 4  # "lately", for what is rising
@@ -34,7 +34,9 @@ class Week:
     start: datetime  # Monday 00:00 UTC
     reels: int
     viral: int
-    scored: int  # reels labelled viral or not viral (the others are pending, too few, too old)
+    # Reels judged or still being judged: viral, not viral, or pending (young reels below the bar so far);
+    # not those with too few baseline reels or out of the scoring window.
+    scored: int
 
     @property
     def share(self) -> float | None:
@@ -74,6 +76,11 @@ class WeekSummary:
     best: Mapping[str, Any] | None  # the week's most viral reel
 
 
+def utc(t: datetime) -> datetime:
+    """A time as UTC; a naive one is taken to be UTC already (as every table stores them)."""
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t
+
+
 def monday(t: datetime) -> datetime:
     day = t.replace(hour=0, minute=0, second=0, microsecond=0)
     return day - timedelta(days=day.weekday())
@@ -92,7 +99,7 @@ def weekly(posts: Sequence[Mapping[str, Any]], weeks: int = SHOWN_WEEKS) -> list
         reels[week] += 1
         label = p.get("virality_label")
         viral[week] += label == "viral"
-        scored[week] += label in ("viral", "not_viral")
+        scored[week] += label in _JUDGED
     first = next((s for s in starts if reels[s]), last)
     return [Week(s, reels[s], viral[s], scored[s]) for s in starts if s >= first]
 
@@ -127,7 +134,8 @@ def rising(
 ) -> list[Rise]:
     """What viral reels show more often lately (the last RECENT_WEEKS weeks of posts) than before, the
     biggest gains in share first; only items seen in at least MIN_RISING recent viral reels. With fewer
-    than MIN_BEFORE viral reels before, the items the recent ones show most (`compared` is False)."""
+    than MIN_BEFORE viral reels before, the items the recent ones show most (`compared` is False).
+    `features`: post_id → the RISING_FIELDS of a viral reel (its analysis's and its own)."""
     dated = [p for p in viral if p.get("posted_at")]
     if not dated:
         return []
@@ -137,7 +145,7 @@ def rising(
     counts = {"recent": Counter[tuple[str, str]](), "before": Counter[tuple[str, str]]()}
     for group, rows in (("recent", recent), ("before", before)):
         for p in rows:
-            for item in _items(p, features.get(p["post_id"], {})):
+            for item in _items(features.get(p["post_id"], {})):
                 counts[group][item] += 1
     rises = [
         Rise(kind, value, n, len(recent), counts["before"][(kind, value)], len(before))
@@ -157,10 +165,10 @@ def median_views(posts: Iterable[Mapping[str, Any]]) -> float | None:
     return statistics.median(views) if views else None
 
 
-def _items(post: Mapping[str, Any], analysis: Mapping[str, Any]) -> set[tuple[str, str]]:
+def _items(fields: Mapping[str, Any]) -> set[tuple[str, str]]:
     out: set[tuple[str, str]] = set()
-    for source, name, kind in RISING_FIELDS:
-        value = (post if source == "reel" else analysis).get(name)
+    for _, name, kind in RISING_FIELDS:
+        value = fields.get(name)
         values = value if isinstance(value, list | tuple) else [value]
         for v in values:
             if v is None or v == "" or isinstance(v, bool):
@@ -172,9 +180,25 @@ def _items(post: Mapping[str, Any], analysis: Mapping[str, Any]) -> set[tuple[st
     return out
 
 
+# A reel under the minimum age is labelled viral as soon as it clears the bar but stays pending until then:
+# the share counts the pending ones too, so a young week is not read as all viral ("so far").
+_JUDGED = ("viral", "not_viral", "pending")
+
+
 def _share(posts: Sequence[Mapping[str, Any]]) -> float | None:
-    scored = [p for p in posts if p.get("virality_label") in ("viral", "not_viral")]
+    scored = [p for p in posts if p.get("virality_label") in _JUDGED]
     return sum(p.get("virality_label") == "viral" for p in scored) / len(scored) if scored else None
 
 
-__all__ = ["Rise", "Week", "WeekSummary", "median_views", "monday", "rising", "week_summary", "weekly"]
+__all__ = [
+    "RISING_FIELDS",
+    "Rise",
+    "Week",
+    "WeekSummary",
+    "median_views",
+    "monday",
+    "rising",
+    "utc",
+    "week_summary",
+    "weekly",
+]
