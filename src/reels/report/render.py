@@ -77,13 +77,9 @@ def render_report(data: ReportData) -> str:
     env = jinja2.Environment(
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True
     )
-    env.filters.update(count=charts.compact, ratio=ratio, pct=pct, when=when)
+    env.filters.update(count=charts.compact, pct=pct, when=when)
     source = resources.files("reels.report").joinpath("templates/report.html").read_text(encoding="utf-8")
     return env.from_string(source).render(**_view(data))
-
-
-def ratio(x: float | None) -> str:
-    return "—" if x is None else f"{x:.1f}×"
 
 
 def pct(x: float | None, decimals: int = 1) -> str:
