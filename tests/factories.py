@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from reels.records import Reel
@@ -43,3 +46,17 @@ def make_reel(post_id: str = "p", **changes: Any) -> Reel:
 def clean_environ() -> dict[str, str]:
     """This process's environment without credentials or reels settings, for subprocesses under test."""
     return {k: v for k, v in os.environ.items() if not k.startswith(OUTSIDE_PREFIXES)}
+
+
+def reels_process(
+    workdir: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """`reels ARGS` run as a user runs it, in `workdir`, with a clean environment plus `env`."""
+    return subprocess.run(
+        [sys.executable, "-m", "reels", *args],
+        cwd=workdir,
+        env=clean_environ() | (env or {}),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

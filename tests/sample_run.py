@@ -4,26 +4,18 @@ pipeline's tables, the report in a real browser). Built once per test session (`
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 from reels.storage.delta import DeltaStore
 from reels.storage.tables import ALL
-from tests.factories import clean_environ
+from tests.factories import reels_process
 
 VOLATILE = {"runs"}  # one row per run, by design
 
 
 def reels_run(workdir: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "reels", "run"],
-        cwd=workdir,
-        env=clean_environ(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return reels_process(workdir, "run")
 
 
 def snapshot(lake: Path) -> dict[str, list[dict[str, Any]]]:

@@ -6,7 +6,6 @@ pays for nothing."""
 from __future__ import annotations
 
 import subprocess
-import sys
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,27 +15,20 @@ import pytest
 
 from reels.storage.delta import DeltaStore
 from reels.storage.tables import ANALYSES, INSIGHTS, PLAYBOOK, REELS
-from tests.factories import clean_environ
+from tests.factories import reels_process
 from tests.fakes.gemini_server import FakeGemini
 
 ZOOMING_ACCOUNTS = 5  # accounts where one ordinary reel also shows zoomies (so the contrast is within them)
 
 
 def reels(workdir: Path, fake: FakeGemini, *args: str) -> subprocess.CompletedProcess[str]:
-    env = clean_environ() | {
+    env = {
         "GEMINI_API_KEY": "test-key-e2e",
         "REELS_GEMINI__BASE_URL": fake.url,
         "REELS_GEMINI__REQUESTS_PER_MINUTE": "0",
         "REELS_GEMINI__TOKENS_PER_MINUTE": "0",
     }
-    return subprocess.run(
-        [sys.executable, "-m", "reels", *args],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return reels_process(workdir, *args, env=env)
 
 
 def plant(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -5,7 +5,6 @@ inline and as a file, a create whose answer was lost, a run that died mid-submis
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
@@ -19,7 +18,7 @@ from reels.analysis.gemini_batch import GeminiBatches
 from reels.pipeline.batches import analyze_in_batches, cancel_batches, collect_batches
 from reels.pipeline.status import cost_per_1000
 from reels.storage.tables import ANALYSES, GEMINI_BATCHES
-from tests.factories import clean_environ
+from tests.factories import reels_process
 from tests.fakes.gemini_server import FakeGemini
 from tests.test_gemini import PRIMARY, SAMPLE_MEDIA, context, fast_settings, gemini, job_with_media
 
@@ -262,7 +261,7 @@ def test_the_enqueued_token_budget_holds_the_rest_for_a_later_batch(tmp_path: Pa
 
 
 def reels(workdir: Path, fake: FakeGemini, *args: str) -> subprocess.CompletedProcess[str]:
-    env = clean_environ() | {
+    env = {
         "GEMINI_API_KEY": "test-key-batch",
         "REELS_GEMINI__BASE_URL": fake.url,
         "REELS_GEMINI__MODE": "batch",
@@ -271,14 +270,7 @@ def reels(workdir: Path, fake: FakeGemini, *args: str) -> subprocess.CompletedPr
         "REELS_PATHS__MEDIA": str(workdir / "media"),
         "REELS_PATHS__LAKE": str(workdir / "lake"),
     }
-    return subprocess.run(
-        [sys.executable, "-m", "reels", *args],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return reels_process(workdir, *args, env=env, timeout=300)
 
 
 def test_from_the_command_line_analyze_submits_batches_lists_and_collect_collects(

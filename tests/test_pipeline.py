@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from reels.pipeline.components import http_client
 from reels.sources.sample import SampleSource
 from reels.storage.delta import DeltaStore
 from reels.storage.tables import ANALYSES, MEDIA, QUARANTINE, REELS
+from tests.factories import reels_process
 
 
 def test_first_run_says_what_it_used_and_fills_every_stage(two_runs: dict[str, Any]) -> None:
@@ -84,13 +83,9 @@ def test_a_caption_cannot_change_the_label(two_runs: dict[str, Any]) -> None:
 
 
 def test_status_shows_tables_runs_and_failures(two_runs: dict[str, Any]) -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "reels", "status"],
-        cwd=two_runs["workdir"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    done = reels_process(two_runs["workdir"], "status")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
     assert "reels" in out and "expired" in out and "HTTP 404" in out
     assert out.count(" run ") >= 2
 
